@@ -1,0 +1,322 @@
+//! The TOML configuration: schema, defaults and validation. Keys are kebab-case and unknown keys
+//! are refused. Every check runs while the file is read, so an error names its key and line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::clock::ClockMode;
+use crate::ntp::access::{AccessList, Cidr};
+use crate::ntp::rate_limit::RateLimitSettings;
+
+/// The configuration the daemon runs with when given none: the no-hardware demo.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../configs/demo.toml");
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub ntp: NtpConfig,
+    #[serde(default)]
+    pub clock: ClockConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NtpConfig {
+    /// UDP addresses to serve on; port 0 picks a free port (tests).
+    #[serde(default = "default_listen", deserialize_with = "non_empty_listen")]
+    pub listen: Vec<SocketAddr>,
+    /// Sockets (and threads) per listen address; 0 means one per CPU core.
+    #[serde(default, deserialize_with = "workers")]
+    pub workers: usize,
+    /// Prefixes that may be served. Default: everyone.
+    #[serde(default = "default_allow")]
+    pub allow: Vec<Cidr>,
+    /// Prefixes that are never served, even if allowed.
+    #[serde(default)]
+    pub deny: Vec<Cidr>,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+}
+
+impl Default for NtpConfig {
+    fn default() -> Self {
+        NtpConfig {
+            listen: default_listen(),
+            workers: 0,
+            allow: default_allow(),
+            deny: Vec::new(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+impl NtpConfig {
+    pub fn access_list(&self) -> AccessList {
+        AccessList::new(self.allow.clone(), self.deny.clone())
+    }
+
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RateLimitConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Sustained requests per second per client (IPv4 address or IPv6 prefix).
+    #[serde(default = "default_max_rate", deserialize_with = "max_rate")]
+    pub max_rate: f64,
+    /// Requests a client may send back to back before the rate applies.
+    #[serde(default = "default_burst", deserialize_with = "burst")]
+    pub burst: u32,
+    /// One over-rate request in this many gets a RATE kiss-o'-death; the rest are dropped.
+    #[serde(default = "default_kod_one_in", deserialize_with = "kod_one_in")]
+    pub kiss_of_death_one_in: u32,
+    #[serde(default = "default_ipv6_prefix", deserialize_with = "ipv6_prefix")]
+    pub ipv6_prefix: u8,
+    /// Size of the client table (fixed memory: 8 bytes a client).
+    #[serde(default = "default_clients_tracked", deserialize_with = "clients_tracked")]
+    pub clients_tracked: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            max_rate: default_max_rate(),
+            burst: default_burst(),
+            kiss_of_death_one_in: default_kod_one_in(),
+            ipv6_prefix: default_ipv6_prefix(),
+            clients_tracked: default_clients_tracked(),
+        }
+    }
+}
+
+impl RateLimitConfig {
+    pub fn settings(&self) -> RateLimitSettings {
+        RateLimitSettings {
+            max_rate: self.max_rate,
+            burst: self.burst,
+            ipv6_prefix: self.ipv6_prefix,
+            table_entries: self.clients_tracked,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ClockConfig {
+    #[serde(default = "default_clock_mode")]
+    pub mode: ClockMode,
+    /// Announce this stratum from the host clock with no reference (chrony's `local stratum`).
+    /// Only for an operator who vouches for the host clock; unset means stratum 16 until locked.
+    #[serde(default, deserialize_with = "local_stratum")]
+    pub local_stratum: Option<u8>,
+}
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        ClockConfig { mode: default_clock_mode(), local_stratum: None }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default = "default_log_level")]
+    pub level: LogLevel,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: default_log_level() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    /// Parses and validates `text`; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e: toml::de::Error| ConfigError::Invalid {
+            path: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn embedded_default() -> Result<Config, ConfigError> {
+        Config::from_toml(EMBEDDED_DEFAULT, "configs/demo.toml (embedded)")
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from(([0, 0, 0, 0], 123)), SocketAddr::from(([0u16; 8], 123))]
+}
+fn default_allow() -> Vec<Cidr> {
+    ["0.0.0.0/0", "::/0"].iter().filter_map(|s| s.parse().ok()).collect()
+}
+fn default_max_rate() -> f64 {
+    8.0
+}
+fn default_burst() -> u32 {
+    16
+}
+fn default_kod_one_in() -> u32 {
+    4
+}
+fn default_ipv6_prefix() -> u8 {
+    64
+}
+fn default_clients_tracked() -> usize {
+    65_536
+}
+fn default_clock_mode() -> ClockMode {
+    ClockMode::ObserveOnly
+}
+fn default_log_level() -> LogLevel {
+    LogLevel::Info
+}
+
+/// Reads a number and checks it is within `range`, naming `key` in the error.
+fn in_range<'de, D, T>(d: D, key: &str, range: std::ops::RangeInclusive<T>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + PartialOrd + std::fmt::Display,
+{
+    let value = T::deserialize(d)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`{key}` must be between {} and {}, not {value}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
+fn workers<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    in_range(d, "workers", 0..=256)
+}
+fn max_rate<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    in_range(d, "max-rate", 0.001..=1000.0)
+}
+fn burst<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "burst", 1..=10_000)
+}
+fn kod_one_in<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "kiss-of-death-one-in", 1..=1_000_000)
+}
+fn ipv6_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    in_range(d, "ipv6-prefix", 0..=128)
+}
+fn clients_tracked<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    in_range(d, "clients-tracked", 16..=(1 << 24))
+}
+fn local_stratum<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    in_range(d, "local-stratum", 1..=15).map(Some)
+}
+fn non_empty_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    let listen = Vec::<SocketAddr>::deserialize(d)?;
+    if listen.is_empty() {
+        return Err(serde::de::Error::custom("`listen` needs at least one address"));
+    }
+    Ok(listen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(text: &str) -> String {
+        Config::from_toml(text, "test.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_embedded_demo_config_is_valid_and_safe() {
+        let c = Config::embedded_default().unwrap();
+        assert_eq!(c.clock.mode, ClockMode::ObserveOnly);
+        assert_eq!(c.clock.local_stratum, None, "the demo must not claim a stratum from nothing");
+        for addr in &c.ntp.listen {
+            assert!(addr.ip().is_loopback(), "demo listens on loopback only: {addr}");
+            assert!(addr.port() >= 1024, "demo needs no root: {addr}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_appliance() {
+        let c = Config::from_toml("", "empty.toml").unwrap();
+        assert!(c.ntp.listen.iter().all(|a| a.port() == 123));
+        assert!(c.ntp.rate_limit.enabled);
+        assert!(c.ntp.access_list().permits("203.0.113.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let e = error_of("[ntp]\nworkers = 2\nlisten-on = [\"127.0.0.1:123\"]\n");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("listen-on"), "{e}");
+        assert!(e.starts_with("test.toml: "), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_value_is_named_with_its_line() {
+        let e = error_of("[ntp.rate-limit]\nenabled = true\nburst = 0\n");
+        assert!(e.contains("line 3") && e.contains("`burst`"), "{e}");
+        let e = error_of("[clock]\nlocal-stratum = 16\n");
+        assert!(e.contains("line 2") && e.contains("`local-stratum`"), "{e}");
+    }
+
+    #[test]
+    fn bad_cidr_and_address_are_refused() {
+        let e = error_of("[ntp]\nallow = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n");
+        assert!(e.contains("line 2") && e.contains("/99"), "{e}");
+        let e = error_of("[ntp]\nlisten = [\"localhost:123\"]\n");
+        assert!(e.contains("line 2"), "{e}");
+        let e = error_of("[ntp]\nlisten = []\n");
+        assert!(e.contains("`listen`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_and_modes_are_refused() {
+        assert!(error_of("[ntp]\nworkers = \"two\"\n").contains("line 2"));
+        assert!(error_of("[clock]\nmode = \"steer-wildly\"\n").contains("steer-wildly"));
+        assert!(error_of("[log]\nlevel = \"loud\"\n").contains("loud"));
+    }
+}

@@ -1,0 +1,8 @@
+//! stratum1: a GNSS-disciplined Stratum-1 NTP/NTS server. The library holds the pure cores and
+//! the thin shells; `stratum1d` (src/main.rs) wires them together.
+
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod ntp;
+pub mod state;

@@ -1,0 +1,85 @@
+//! stratum1d: arguments -> configuration -> services -> wait for a signal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use stratum1::config::{Config, LogLevel};
+use stratum1::daemon::Daemon;
+use stratum1::ntp::server::DropReason;
+
+#[derive(Parser)]
+#[command(name = "stratum1d", version, about = "GNSS-disciplined Stratum-1 NTP server")]
+struct Args {
+    /// Configuration file (TOML). Without it, the built-in demo configuration is used.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check FILE and exit: 0 when valid, 2 with the key and line of the first error.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(path) = args.check_config {
+        return match Config::load(&path) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("stratum1d: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let config = match args.config.as_deref().map_or_else(Config::embedded_default, Config::load) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stratum1d: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log.level);
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("stratum1d: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let daemon = match Daemon::start(&config) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("stratum1d: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(signal) = signals.forever().next() {
+        tracing::info!("signal {signal}: shutting down");
+    }
+    let c = daemon.shutdown();
+    let dropped: Vec<String> =
+        DropReason::ALL.iter().map(|r| format!("{}={}", r.name(), c.dropped_for(*r))).collect();
+    tracing::info!(
+        "ntp counters: received={} answered={} kod_rate={} send_errors={} {}",
+        c.received,
+        c.answered,
+        c.kiss_of_death_rate,
+        c.send_errors,
+        dropped.join(" ")
+    );
+    ExitCode::SUCCESS
+}
+
+fn init_logging(level: LogLevel) {
+    let level = match level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Trace => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false).init();
+}

@@ -1,0 +1,137 @@
+//! The UDP shell: per listen address, `workers` threads, each with its own `SO_REUSEPORT`
+//! socket, so the kernel spreads clients over them and no lock sits between receive and send.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::counters::{LocalCounts, ServerCounters};
+use super::server::{DropReason, RequestContext, Server, Verdict};
+use super::timestamp::NtpTimestamp;
+use super::udp_sys::{self, RecvBatch, SendBatch};
+use crate::clock::system;
+use crate::state::SharedServedClock;
+
+/// How often an idle worker wakes to check for shutdown.
+const IDLE_WAKE: Duration = Duration::from_millis(200);
+const RECEIVE_BUFFER_BYTES: usize = 1 << 20;
+
+/// Everything a worker shares with the rest of the daemon.
+#[derive(Clone)]
+pub struct Shared {
+    pub server: Arc<Server>,
+    pub clock: Arc<SharedServedClock>,
+    pub counters: Arc<ServerCounters>,
+    pub stop: Arc<AtomicBool>,
+}
+
+pub struct UdpService {
+    /// The addresses actually bound (ephemeral ports resolved).
+    pub local_addrs: Vec<SocketAddr>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl UdpService {
+    /// Binds every listen address with `workers` sockets each and starts one thread per socket.
+    pub fn start(listen: &[SocketAddr], workers: usize, shared: Shared) -> io::Result<UdpService> {
+        let epoch = Instant::now();
+        let mut local_addrs = Vec::new();
+        let mut threads = Vec::new();
+        for addr in listen {
+            let first = bind(*addr)?;
+            // Port 0 means "pick one": the other workers must share the port the first got.
+            let bound = first
+                .local_addr()?
+                .as_socket()
+                .ok_or_else(|| io::Error::other("bound socket has no IP address"))?;
+            let mut sockets = vec![first];
+            for _ in 1..workers.max(1) {
+                sockets.push(bind(bound)?);
+            }
+            for (i, socket) in sockets.into_iter().enumerate() {
+                let shared = shared.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("ntp-{}-{i}", bound.port()))
+                    .spawn(move || serve(socket, shared, epoch))?;
+                threads.push(handle);
+            }
+            local_addrs.push(bound);
+        }
+        Ok(UdpService { local_addrs, workers: threads })
+    }
+
+    /// Waits for the workers after the stop flag was set (they notice within [`IDLE_WAKE`]).
+    pub fn join(self) {
+        for w in self.workers {
+            if w.join().is_err() {
+                tracing::error!("an NTP worker thread panicked");
+            }
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // Separate IPv4 and IPv6 listen entries must not collide through a dual-stack socket.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_port(true)?;
+    socket.set_read_timeout(Some(IDLE_WAKE))?;
+    if let Err(e) = socket.set_recv_buffer_size(RECEIVE_BUFFER_BYTES) {
+        tracing::debug!("could not enlarge the receive buffer: {e}");
+    }
+    udp_sys::enable_receive_timestamps(socket.as_raw_fd())?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind udp {addr}: {e}")))?;
+    Ok(socket)
+}
+
+fn serve(socket: Socket, shared: Shared, epoch: Instant) {
+    let fd = socket.as_raw_fd();
+    let mut received = RecvBatch::new();
+    let mut replies = SendBatch::new();
+    let mut counts = LocalCounts::default();
+    while !shared.stop.load(Ordering::Relaxed) {
+        let n = match received.receive(fd) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => continue,
+            Err(e) => {
+                tracing::warn!("udp receive failed: {e}");
+                std::thread::sleep(IDLE_WAKE);
+                continue;
+            }
+        };
+        let clock = shared.clock.get();
+        let batch_time = system::now();
+        let monotonic_ms = epoch.elapsed().as_millis() as u32;
+        for i in 0..n {
+            let Some(datagram) = received.get(i) else { break };
+            let peer = match datagram.peer {
+                Some(peer) if !datagram.truncated => peer,
+                _ => {
+                    counts.record(&Verdict::dropped(DropReason::Malformed, None));
+                    continue;
+                }
+            };
+            let received_at =
+                datagram.kernel_time.map_or(batch_time, |(s, ns)| NtpTimestamp::from_unix(s, ns));
+            let ctx = RequestContext { client: peer.ip(), received_at, monotonic_ms };
+            let Some(out) = replies.next_buffer() else { break };
+            let verdict = shared.server.decide(datagram.data, ctx, &clock, system::now, out);
+            counts.record(&verdict);
+            if let Some(len) = verdict.response_len() {
+                replies.queue_reply(len, &received, i);
+            }
+        }
+        counts.send_errors += replies.send(fd) as u64;
+        shared.counters.flush(&mut counts);
+    }
+}

@@ -1,0 +1,254 @@
+//! The one FFI surface of the UDP shell: `recvmmsg`/`sendmmsg` with kernel receive timestamps
+//! (`SO_TIMESTAMPNS`). Everything `unsafe` for sockets lives here; callers see safe batches.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+/// Datagrams moved per system call.
+pub const BATCH: usize = 32;
+/// Largest datagram read; longer ones are flagged truncated and dropped. NTS requests with a
+/// few cookies are well below this.
+pub const DATAGRAM_MAX: usize = 2048;
+/// Room for one `SCM_TIMESTAMPNS` control message (CMSG_SPACE(16) = 32 on 64-bit Linux).
+const CONTROL_WORDS: usize = 8;
+
+/// One datagram from a [`RecvBatch`].
+pub struct Received<'a> {
+    pub data: &'a [u8],
+    pub peer: Option<SocketAddr>,
+    /// Kernel receive time as Unix (seconds, nanoseconds), when the kernel gave one.
+    pub kernel_time: Option<(i64, u32)>,
+    pub truncated: bool,
+}
+
+/// Buffers for receiving up to [`BATCH`] datagrams in one `recvmmsg`.
+pub struct RecvBatch {
+    buffers: Box<[[u8; DATAGRAM_MAX]]>,
+    addresses: Box<[libc::sockaddr_storage]>,
+    controls: Box<[[u64; CONTROL_WORDS]]>,
+    iovecs: Box<[libc::iovec]>,
+    headers: Box<[libc::mmsghdr]>,
+    filled: usize,
+}
+
+impl RecvBatch {
+    pub fn new() -> Self {
+        RecvBatch {
+            buffers: vec![[0u8; DATAGRAM_MAX]; BATCH].into_boxed_slice(),
+            // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs for which all-zero
+            // bytes are a valid value (null pointers, zero lengths).
+            addresses: (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            controls: vec![[0u64; CONTROL_WORDS]; BATCH].into_boxed_slice(),
+            iovecs: (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            headers: (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            filled: 0,
+        }
+    }
+
+    /// Blocks until at least one datagram arrives (or the socket's receive timeout passes) and
+    /// takes as many as are queued, up to [`BATCH`]. Returns how many were received.
+    pub fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.filled = 0;
+        for i in 0..BATCH {
+            self.iovecs[i] =
+                libc::iovec { iov_base: self.buffers[i].as_mut_ptr().cast(), iov_len: DATAGRAM_MAX };
+            let h = &mut self.headers[i].msg_hdr;
+            h.msg_name = (&mut self.addresses[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = &mut self.iovecs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = self.controls[i].as_mut_ptr().cast();
+            h.msg_controllen = std::mem::size_of::<[u64; CONTROL_WORDS]>() as _;
+            h.msg_flags = 0;
+            self.headers[i].msg_len = 0;
+        }
+        // SAFETY: every header points into buffers owned by `self` that outlive the call, with
+        // the lengths given; the kernel writes at most those lengths.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.headers.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.filled = n as usize;
+        Ok(self.filled)
+    }
+
+    pub fn get(&self, i: usize) -> Option<Received<'_>> {
+        if i >= self.filled {
+            return None;
+        }
+        let header = &self.headers[i];
+        let len = (header.msg_len as usize).min(DATAGRAM_MAX);
+        Some(Received {
+            data: &self.buffers[i][..len],
+            peer: socket_addr(&self.addresses[i], header.msg_hdr.msg_namelen),
+            kernel_time: kernel_timestamp(&header.msg_hdr),
+            truncated: header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+        })
+    }
+
+    fn address(&self, i: usize) -> (libc::sockaddr_storage, libc::socklen_t) {
+        (self.addresses[i], self.headers[i].msg_hdr.msg_namelen)
+    }
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Responses gathered during a batch and sent with one `sendmmsg`.
+pub struct SendBatch {
+    buffers: Box<[[u8; DATAGRAM_MAX]]>,
+    lengths: [usize; BATCH],
+    addresses: Box<[(libc::sockaddr_storage, libc::socklen_t)]>,
+    iovecs: Box<[libc::iovec]>,
+    headers: Box<[libc::mmsghdr]>,
+    queued: usize,
+}
+
+impl SendBatch {
+    pub fn new() -> Self {
+        SendBatch {
+            buffers: vec![[0u8; DATAGRAM_MAX]; BATCH].into_boxed_slice(),
+            lengths: [0; BATCH],
+            // SAFETY: as in RecvBatch::new, all-zero bytes are valid for these C structs.
+            addresses: (0..BATCH).map(|_| (unsafe { std::mem::zeroed() }, 0)).collect(),
+            iovecs: (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            headers: (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            queued: 0,
+        }
+    }
+
+    /// The buffer the next response is written into, or `None` when the batch is full.
+    pub fn next_buffer(&mut self) -> Option<&mut [u8]> {
+        self.buffers.get_mut(self.queued).map(|b| &mut b[..])
+    }
+
+    /// Queues the `len` bytes just written to [`SendBatch::next_buffer`], addressed to the
+    /// sender of datagram `index` of `received`.
+    pub fn queue_reply(&mut self, len: usize, received: &RecvBatch, index: usize) {
+        if self.queued < BATCH && index < received.filled {
+            self.lengths[self.queued] = len.min(DATAGRAM_MAX);
+            self.addresses[self.queued] = received.address(index);
+            self.queued += 1;
+        }
+    }
+
+    /// Sends everything queued; returns how many datagrams the kernel refused.
+    pub fn send(&mut self, fd: RawFd) -> usize {
+        for i in 0..self.queued {
+            self.iovecs[i] =
+                libc::iovec { iov_base: self.buffers[i].as_mut_ptr().cast(), iov_len: self.lengths[i] };
+            let h = &mut self.headers[i].msg_hdr;
+            h.msg_name = (&mut self.addresses[i].0 as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = self.addresses[i].1;
+            h.msg_iov = &mut self.iovecs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+        }
+        let mut sent = 0;
+        let mut refused = 0;
+        while sent + refused < self.queued {
+            let start = sent + refused;
+            // SAFETY: headers[start..queued] point into buffers owned by `self`, initialised
+            // above with their lengths; the kernel only reads them.
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.headers[start..].as_mut_ptr(),
+                    (self.queued - start) as libc::c_uint,
+                    0,
+                )
+            };
+            if n > 0 {
+                sent += n as usize;
+            } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            } else {
+                // The first datagram of the rest failed (unreachable peer, no buffer): skip it.
+                refused += 1;
+            }
+        }
+        self.queued = 0;
+        refused
+    }
+}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Turns on kernel receive timestamps (nanoseconds, CLOCK_REALTIME) for a socket.
+pub fn enable_receive_timestamps(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid option value of the size given, for a socket the caller owns.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn kernel_timestamp(header: &libc::msghdr) -> Option<(i64, u32)> {
+    // SAFETY: `header` was filled by recvmmsg; its control pointer and length describe a buffer
+    // we own, and the CMSG_* helpers stay within msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(header);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                return Some((ts.tv_sec, ts.tv_nsec as u32));
+            }
+            cmsg = libc::CMSG_NXTHDR(header, cmsg);
+        }
+    }
+    None
+}
+
+fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let len = len as usize;
+    match i32::from(storage.ss_family) {
+        libc::AF_INET if len >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says this storage holds a sockaddr_in, and it is long enough.
+            let a: &libc::sockaddr_in = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: the family says this storage holds a sockaddr_in6, and it is long enough.
+            let a: &libc::sockaddr_in6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}

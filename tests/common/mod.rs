@@ -1,0 +1,166 @@
+//! Shared helpers for integration tests: start the real `stratum1d`, find its ports, stop it
+//! (by PID, also when a test fails), and a minimal raw NTP client.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const DAEMON: &str = env!("CARGO_BIN_EXE_stratum1d");
+
+/// A running daemon; killed and reaped on drop.
+pub struct RunningDaemon {
+    child: Child,
+    pub ntp: Vec<SocketAddr>,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl RunningDaemon {
+    /// Writes `config` to a temporary file and starts the daemon with it; waits until every
+    /// listen address is announced.
+    pub fn start(config: &str) -> RunningDaemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("stratum1.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = Command::new(DAEMON)
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start stratum1d");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = line.split("serving NTP on udp://").nth(1) {
+                        let addr = addr.split_whitespace().next().unwrap_or_default();
+                        let _ = tx.send(addr.parse::<SocketAddr>().ok());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+                let _ = tx.send(None);
+            });
+        }
+        let expected = stratum1::config::Config::from_toml(config, "test config")
+            .expect("test config is valid")
+            .ntp
+            .listen
+            .len();
+        let mut ntp = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ntp.len() < expected {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Some(addr)) => ntp.push(addr),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("daemon did not start; log:\n{}", log.lock().unwrap().join("\n"));
+                }
+            }
+        }
+        RunningDaemon { child, ntp, log, _dir: dir }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// SIGTERM, wait, and return the full log (including the final counters line).
+    pub fn stop(mut self) -> String {
+        terminate(self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(50));
+        self.log()
+    }
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn terminate(pid: u32) {
+    // SAFETY: kill(2) with our own child's PID and a valid signal number.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+}
+
+/// A 48-byte client request with the given version, mode and transmit timestamp.
+pub fn request(version: u8, mode: u8, transmit: u64) -> [u8; 48] {
+    let mut r = [0u8; 48];
+    r[0] = (version << 3) | mode;
+    r[40..48].copy_from_slice(&transmit.to_be_bytes());
+    r
+}
+
+/// The NTP timestamp of now (era 0).
+pub fn ntp_now() -> u64 {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let secs = d.as_secs() + 2_208_988_800;
+    (secs << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
+}
+
+/// Seconds between two NTP timestamps (b - a).
+pub fn ntp_diff(a: u64, b: u64) -> f64 {
+    (b.wrapping_sub(a) as i64) as f64 / 4_294_967_296.0
+}
+
+pub fn socket_to(server: SocketAddr, local_ip: &str) -> UdpSocket {
+    let s = UdpSocket::bind((local_ip, 0)).expect("bind client");
+    s.connect(server).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    s
+}
+
+/// Sends one request and waits for one answer.
+pub fn exchange(socket: &UdpSocket, req: &[u8]) -> Option<Vec<u8>> {
+    socket.send(req).expect("send");
+    let mut buf = [0u8; 2048];
+    match socket.recv(&mut buf) {
+        Ok(n) => Some(buf[..n].to_vec()),
+        Err(_) => None,
+    }
+}
+
+/// Fails the test with a clear message when a peer program is missing.
+pub fn require(program: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()));
+    assert!(found, "{program} is not installed: run the README's test command (scripts/test) first");
+}
