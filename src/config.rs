@@ -41,6 +41,11 @@ pub struct NtpConfig {
     pub deny: Vec<Cidr>,
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// Microseconds a worker waits after a partial batch under load, so requests gather and one
+    /// wake-up serves many. Timestamps are unaffected (requests wait after their kernel receive
+    /// timestamp); 0 turns it off.
+    #[serde(default = "default_coalesce_us", deserialize_with = "coalesce_us")]
+    pub coalesce_us: u64,
 }
 
 impl Default for NtpConfig {
@@ -51,6 +56,7 @@ impl Default for NtpConfig {
             allow: default_allow(),
             deny: Vec::new(),
             rate_limit: RateLimitConfig::default(),
+            coalesce_us: default_coalesce_us(),
         }
     }
 }
@@ -191,6 +197,9 @@ fn default_listen() -> Vec<SocketAddr> {
 fn default_allow() -> Vec<Cidr> {
     ["0.0.0.0/0", "::/0"].iter().filter_map(|s| s.parse().ok()).collect()
 }
+fn default_coalesce_us() -> u64 {
+    200
+}
 fn default_max_rate() -> f64 {
     8.0
 }
@@ -233,6 +242,9 @@ where
 
 fn workers<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     in_range(d, "workers", 0..=256)
+}
+fn coalesce_us<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    in_range(d, "coalesce-us", 0..=10_000)
 }
 fn max_rate<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     in_range(d, "max-rate", 0.001..=1000.0)

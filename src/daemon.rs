@@ -49,7 +49,13 @@ impl Daemon {
         });
         let server = Arc::new(Server { access: config.ntp.access_list(), rate });
         let counters = Arc::new(ServerCounters::default());
-        let shared = Shared { server, clock: clock.clone(), counters: counters.clone(), stop: stop.clone() };
+        let shared = Shared {
+            server,
+            clock: clock.clone(),
+            counters: counters.clone(),
+            stop: stop.clone(),
+            coalesce: Duration::from_micros(config.ntp.coalesce_us),
+        };
         let workers = config.ntp.worker_count();
         let udp = match UdpService::start(&config.ntp.listen, workers, shared) {
             Ok(udp) => udp,

@@ -1,1 +1,183 @@
-fn main() {}
+//! stratum1-bench: server CPU per answered NTP request at a fixed offered rate, for stratum1d,
+//! chrony and ntpd-rs, measured in the same run on the same machine (ratios are the result;
+//! absolute numbers drift on a shared machine). Loopback only; every load is bounded.
+//!
+//! Usage: stratum1-bench [--rate N] [--seconds S] [--rounds R] [--sources N] [--stratum1d PATH]
+//!                       [--servers stratum1d,chronyd,ntpd-rs]
+//!        stratum1-bench --target 127.0.0.1:PORT [--rate N] [--seconds S]   (load only, to profile)
+
+mod load;
+mod peers;
+mod procfs;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use load::{LoadResult, LoadSpec};
+use peers::{Kind, Peer};
+
+const SERVER_CPU: usize = 1;
+const LOAD_CPU: usize = 0;
+
+struct Options {
+    rate: u64,
+    seconds: u64,
+    rounds: usize,
+    sources: usize,
+    stratum1d: PathBuf,
+    servers: Vec<Kind>,
+    /// Only offer load to an already running server (for profiling it).
+    target: Option<std::net::SocketAddr>,
+}
+
+struct Measurement {
+    result: LoadResult,
+    peak_rss_kib: u64,
+}
+
+impl Measurement {
+    fn cpu_us_per_request(&self) -> f64 {
+        self.result.window_server_cpu_ns as f64 / 1e3 / self.result.window_answered.max(1) as f64
+    }
+    /// Over the whole run: answers inside the window may belong to requests sent before it.
+    fn answered_ratio(&self) -> f64 {
+        self.result.answered as f64 / self.result.sent.max(1) as f64
+    }
+    fn server_cpu_share(&self) -> f64 {
+        self.result.window_server_cpu_ns as f64 / 1e9 / self.result.window_seconds.max(1e-9)
+    }
+}
+
+fn main() {
+    let options = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("stratum1-bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = load::pin_to_cpu(LOAD_CPU) {
+        eprintln!("stratum1-bench: cannot pin the load generator to CPU {LOAD_CPU}: {e}");
+    }
+    let spec = LoadSpec {
+        rate: options.rate,
+        warmup: Duration::from_secs(1),
+        measure: Duration::from_secs(options.seconds),
+        sources: options.sources,
+    };
+    if let Some(target) = options.target {
+        match load::run(target, &spec, || 0) {
+            Ok(r) => println!("load on {target}: {r:?}"),
+            Err(e) => eprintln!("stratum1-bench: {e}"),
+        }
+        return;
+    }
+    println!(
+        "NTP serving: {} req/s offered for {} s (+1 s warm-up) from {} loopback sources; server pinned to CPU {SERVER_CPU}, load to CPU {LOAD_CPU}; {} rounds, interleaved",
+        options.rate, options.seconds, options.sources, options.rounds
+    );
+    let mut results: Vec<(Kind, Vec<Measurement>)> =
+        options.servers.iter().map(|k| (*k, Vec::new())).collect();
+    for round in 1..=options.rounds {
+        for (kind, measurements) in &mut results {
+            match measure(*kind, &options, &spec) {
+                Ok(m) => {
+                    println!(
+                        "round {round} {:<9} sent {:>7} answered {:>6.2}% kod {} invalid {}  server CPU {:>5.1}%  {:.3} µs/request  peak RSS {} KiB",
+                        kind.name(),
+                        m.result.sent,
+                        m.answered_ratio() * 100.0,
+                        m.result.kiss_of_death,
+                        m.result.invalid,
+                        m.server_cpu_share() * 100.0,
+                        m.cpu_us_per_request(),
+                        m.peak_rss_kib
+                    );
+                    measurements.push(m);
+                }
+                Err(e) => println!("round {round} {:<9} failed: {e}", kind.name()),
+            }
+        }
+    }
+    report(&results);
+}
+
+fn measure(kind: Kind, options: &Options, spec: &LoadSpec) -> Result<Measurement, String> {
+    let peer = Peer::start(kind, &options.stratum1d, SERVER_CPU)?;
+    let pid = peer.pid();
+    let result =
+        load::run(peer.addr, spec, || procfs::cpu_nanos(pid).unwrap_or(0)).map_err(|e| e.to_string())?;
+    let peak_rss_kib = procfs::peak_rss_kib(pid).unwrap_or(0);
+    Ok(Measurement { result, peak_rss_kib })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn report(results: &[(Kind, Vec<Measurement>)]) {
+    println!();
+    println!("| server | answered | server CPU per request (median) | peak RSS |");
+    println!("|---|---|---|---|");
+    let mut medians = Vec::new();
+    for (kind, ms) in results {
+        if ms.is_empty() {
+            continue;
+        }
+        let cpu = median(ms.iter().map(Measurement::cpu_us_per_request).collect());
+        let answered = median(ms.iter().map(Measurement::answered_ratio).collect());
+        let rss = median(ms.iter().map(|m| m.peak_rss_kib as f64).collect());
+        println!("| {} | {:.2}% | {:.3} µs | {:.1} MiB |", kind.name(), answered * 100.0, cpu, rss / 1024.0);
+        medians.push((*kind, cpu));
+    }
+    let ours = medians.iter().find(|(k, _)| *k == Kind::Stratum1).map(|(_, c)| *c);
+    if let Some(ours) = ours {
+        println!();
+        for (kind, cpu) in medians.iter().filter(|(k, _)| *k != Kind::Stratum1) {
+            println!("stratum1d / {}: {:.2} (CPU per request; lower is better)", kind.name(), ours / cpu);
+        }
+    }
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        rate: 80_000,
+        seconds: 5,
+        rounds: 3,
+        sources: 128,
+        stratum1d: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/stratum1d")),
+        servers: vec![Kind::Stratum1, Kind::Chrony, Kind::NtpdRs],
+        target: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
+        match flag.as_str() {
+            "--rate" => o.rate = number(value()?)?.clamp(1, 1_000_000),
+            "--seconds" => o.seconds = number(value()?)?.clamp(1, 120),
+            "--rounds" => o.rounds = number(value()?)?.clamp(1, 20) as usize,
+            "--sources" => o.sources = number(value()?)?.clamp(1, 60_000) as usize,
+            "--stratum1d" => o.stratum1d = PathBuf::from(value()?),
+            "--target" => o.target = Some(value()?.parse().map_err(|e| format!("--target: {e}"))?),
+            "--servers" => {
+                o.servers = value()?
+                    .split(',')
+                    .map(|s| match s {
+                        "stratum1d" => Ok(Kind::Stratum1),
+                        "chronyd" | "chrony" => Ok(Kind::Chrony),
+                        "ntpd-rs" => Ok(Kind::NtpdRs),
+                        other => Err(format!("unknown server {other}")),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(o)
+}

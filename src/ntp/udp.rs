@@ -29,6 +29,8 @@ pub struct Shared {
     pub clock: Arc<SharedServedClock>,
     pub counters: Arc<ServerCounters>,
     pub stop: Arc<AtomicBool>,
+    /// Pause after a partial batch under load, so the next one is fuller (see `should_coalesce`).
+    pub coalesce: Duration,
 }
 
 pub struct UdpService {
@@ -133,5 +135,32 @@ fn serve(socket: Socket, shared: Shared, epoch: Instant) {
         }
         counts.send_errors += replies.send(fd) as u64;
         shared.counters.flush(&mut counts);
+        if should_coalesce(n, shared.coalesce) {
+            std::thread::sleep(shared.coalesce);
+        }
+    }
+}
+
+/// Whether to pause before the next receive. A wake-up costs about as much as serving several
+/// requests, so under load it pays to let requests gather. It costs clients no accuracy: a
+/// waiting request already has its kernel receive timestamp (T2), so the wait falls inside
+/// T3 - T2, which the client subtracts. One datagram means no load: answer the next at once.
+/// A full batch means more is queued: go straight back for it.
+fn should_coalesce(received: usize, pause: Duration) -> bool {
+    !pause.is_zero() && (2..udp_sys::BATCH).contains(&received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesces_only_partial_batches_under_load() {
+        let pause = Duration::from_micros(200);
+        assert!(!should_coalesce(1, pause), "a lone request is no load");
+        assert!(should_coalesce(2, pause));
+        assert!(should_coalesce(udp_sys::BATCH - 1, pause));
+        assert!(!should_coalesce(udp_sys::BATCH, pause), "a full batch: more is waiting");
+        assert!(!should_coalesce(10, Duration::ZERO), "turned off");
     }
 }

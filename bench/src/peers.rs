@@ -1,0 +1,161 @@
+//! The servers under test, each started from its real binary on a loopback port, pinned to one
+//! CPU with `taskset`, and killed by PID when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Stratum1,
+    Chrony,
+    NtpdRs,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Stratum1 => "stratum1d",
+            Kind::Chrony => "chronyd",
+            Kind::NtpdRs => "ntpd-rs",
+        }
+    }
+}
+
+pub struct Peer {
+    pub kind: Kind,
+    pub addr: SocketAddr,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Peer {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn start(kind: Kind, stratum1d: &Path, cpu: usize) -> Result<Peer, String> {
+        let dir = std::env::temp_dir().join(format!("stratum1-bench-{}-{}", std::process::id(), kind.name()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let taskset = |program: &Path| {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(program);
+            c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+            c
+        };
+        let (child, addr) = match kind {
+            Kind::Stratum1 => {
+                let conf = dir.join("stratum1.toml");
+                // Rate limiting stays on (the default path) with a limit above the per-source
+                // load, so its cost is measured but no request is refused.
+                write(
+                    &conf,
+                    "[ntp]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\
+                     [ntp.rate-limit]\nenabled = true\nmax-rate = 1000.0\nburst = 1000\n\
+                     [clock]\nlocal-stratum = 1\n",
+                )?;
+                let mut child =
+                    taskset(stratum1d).arg("--config").arg(&conf).spawn().map_err(|e| e.to_string())?;
+                let addr = announced_addr(&mut child)?;
+                (child, addr)
+            }
+            Kind::Chrony => {
+                let port = free_port()?;
+                let conf = dir.join("chrony.conf");
+                write(
+                    &conf,
+                    &format!(
+                        "port {port}\nbindaddress 127.0.0.1\nlocal stratum 1\nallow 127.0.0.0/8\n\
+                         cmdport 0\npidfile {}\n",
+                        dir.join("chronyd.pid").display()
+                    ),
+                )?;
+                // -x: never touch the clock; -d: stay in the foreground.
+                let child = taskset(Path::new("chronyd"))
+                    .args(["-d", "-x", "-f"])
+                    .arg(&conf)
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .map_err(|e| e.to_string())?;
+                (child, SocketAddr::from(([127, 0, 0, 1], port)))
+            }
+            Kind::NtpdRs => {
+                let port = free_port()?;
+                let conf = dir.join("ntp.toml");
+                // A server and no source: ntpd-rs then never adjusts the clock.
+                write(
+                    &conf,
+                    &format!(
+                        "[observability]\nlog-level = \"warn\"\n\n[[server]]\nlisten = \"127.0.0.1:{port}\"\n\n\
+                         [synchronization]\nlocal-stratum = 1\n"
+                    ),
+                )?;
+                let child = taskset(Path::new("ntp-daemon"))
+                    .arg("-c")
+                    .arg(&conf)
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .map_err(|e| e.to_string())?;
+                (child, SocketAddr::from(([127, 0, 0, 1], port)))
+            }
+        };
+        let mut peer = Peer { kind, addr, child, dir };
+        peer.wait_until_answering()?;
+        Ok(peer)
+    }
+
+    fn wait_until_answering(&mut self) -> Result<(), String> {
+        let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        socket.set_read_timeout(Some(Duration::from_millis(100))).map_err(|e| e.to_string())?;
+        let mut req = [0u8; 48];
+        req[0] = (4 << 3) | 3;
+        req[40] = 1;
+        let mut buf = [0u8; 128];
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("{} exited early: {status}", self.kind.name()));
+            }
+            let _ = socket.send_to(&req, self.addr);
+            if socket.recv(&mut buf).is_ok() {
+                return Ok(());
+            }
+        }
+        Err(format!("{} did not answer on {}", self.kind.name(), self.addr))
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A loopback UDP port that was free a moment ago.
+fn free_port() -> Result<u16, String> {
+    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    s.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Reads the daemon's log until it announces its NTP address.
+fn announced_addr(child: &mut Child) -> Result<SocketAddr, String> {
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("serving NTP on udp://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10)).map_err(|_| "stratum1d did not start".to_owned())?;
+    addr.parse().map_err(|e| format!("{addr}: {e}"))
+}

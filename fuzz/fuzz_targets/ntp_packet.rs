@@ -1,0 +1,39 @@
+//! Any datagram through the NTP parser and the server's decision: no panic, and an answer is
+//! never larger than the request.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use stratum1::ntp::access::AccessList;
+use stratum1::ntp::packet::Packet;
+use stratum1::ntp::rate_limit::{RateLimitSettings, RateLimiter};
+use stratum1::ntp::server::{RatePolicy, RequestContext, Server};
+use stratum1::ntp::timestamp::NtpTimestamp;
+use stratum1::state::ServedClock;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(packet) = Packet::parse(data) {
+        for field in packet.extensions() {
+            assert!(field.value.len() + 4 <= data.len());
+        }
+    }
+    let limiter = RateLimiter::new(RateLimitSettings {
+        max_rate: 1.0,
+        burst: 2,
+        ipv6_prefix: 64,
+        table_entries: 16,
+    });
+    let server = Server { access: AccessList::open(), rate: Some(RatePolicy::new(limiter, 2)) };
+    let ctx = RequestContext {
+        client: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        received_at: NtpTimestamp::from_bits(1),
+        monotonic_ms: 0,
+    };
+    let clock = ServedClock::unsynchronised(-20);
+    let mut out = [0u8; 2048];
+    for _ in 0..4 {
+        let verdict = server.decide(data, ctx, &clock, || NtpTimestamp::from_bits(2), &mut out);
+        if let Some(len) = verdict.response_len() {
+            assert!(len <= data.len(), "response {len} > request {}", data.len());
+        }
+    }
+});
