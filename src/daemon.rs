@@ -33,6 +33,7 @@ impl Daemon {
         let local_stratum = config.clock.local_stratum;
         let clock =
             Arc::new(SharedServedClock::new(observe_only_state(local_stratum, precision, system::now())));
+        // Observe-only is the one mode so far; a steering mode will have to be handled here.
         let ClockMode::ObserveOnly = config.clock.mode;
         let clock_task = {
             let (clock, stop) = (clock.clone(), stop.clone());

@@ -138,12 +138,10 @@ fn open_sources(server: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> 
         .collect()
 }
 
-fn send_batch(socket: &UdpSocket, requests: &[[u8; REQUEST_LEN]]) -> usize {
-    let mut iovecs: Vec<libc::iovec> = requests
-        .iter()
-        .map(|r| libc::iovec { iov_base: r.as_ptr() as *mut libc::c_void, iov_len: REQUEST_LEN })
-        .collect();
-    let mut headers: Vec<libc::mmsghdr> = iovecs
+/// One message header per iovec, each pointing at its iovec (and no address: the sockets are
+/// connected).
+fn headers_for(iovecs: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
+    iovecs
         .iter_mut()
         .map(|iov| {
             // SAFETY: all-zero is a valid mmsghdr; we then point it at one iovec.
@@ -152,7 +150,15 @@ fn send_batch(socket: &UdpSocket, requests: &[[u8; REQUEST_LEN]]) -> usize {
             h.msg_hdr.msg_iovlen = 1;
             h
         })
+        .collect()
+}
+
+fn send_batch(socket: &UdpSocket, requests: &[[u8; REQUEST_LEN]]) -> usize {
+    let mut iovecs: Vec<libc::iovec> = requests
+        .iter()
+        .map(|r| libc::iovec { iov_base: r.as_ptr() as *mut libc::c_void, iov_len: REQUEST_LEN })
         .collect();
+    let mut headers = headers_for(&mut iovecs);
     // SAFETY: the headers point at iovecs and request buffers that live across the call.
     let n = unsafe { libc::sendmmsg(socket.as_raw_fd(), headers.as_mut_ptr(), headers.len() as u32, 0) };
     n.max(0) as usize
@@ -163,16 +169,7 @@ fn recv_batch(socket: &UdpSocket, answers: &mut [[u8; 128]; BATCH]) -> Vec<usize
         .iter_mut()
         .map(|a| libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: a.len() })
         .collect();
-    let mut headers: Vec<libc::mmsghdr> = iovecs
-        .iter_mut()
-        .map(|iov| {
-            // SAFETY: as in send_batch.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-            h
-        })
-        .collect();
+    let mut headers = headers_for(&mut iovecs);
     // SAFETY: the headers point at iovecs and answer buffers that live across the call.
     let n = unsafe {
         libc::recvmmsg(

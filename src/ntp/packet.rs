@@ -249,29 +249,35 @@ pub enum ParseError {
     TrailingBytes { offset: usize, length: usize },
 }
 
+/// A request header as a client would send it (for tests across the crate).
+#[cfg(test)]
+pub(crate) fn request_bytes(version: u8, mode: Mode, precision: i8, transmit: u64) -> [u8; HEADER_LEN] {
+    let mut out = [0u8; HEADER_LEN];
+    Header {
+        leap: LeapIndicator::Unsynchronised,
+        version,
+        mode,
+        stratum: 0,
+        poll: 6,
+        precision,
+        root_delay: NtpShort::ZERO,
+        root_dispersion: NtpShort::ZERO,
+        reference_id: ReferenceId::default(),
+        reference_time: NtpTimestamp::ZERO,
+        origin_time: NtpTimestamp::ZERO,
+        receive_time: NtpTimestamp::ZERO,
+        transmit_time: NtpTimestamp::from_bits(transmit),
+    }
+    .write(&mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn client_request(version: u8) -> [u8; HEADER_LEN] {
-        let mut out = [0u8; HEADER_LEN];
-        Header {
-            leap: LeapIndicator::Unsynchronised,
-            version,
-            mode: Mode::Client,
-            stratum: 0,
-            poll: 6,
-            precision: -20,
-            root_delay: NtpShort::ZERO,
-            root_dispersion: NtpShort::ZERO,
-            reference_id: ReferenceId::default(),
-            reference_time: NtpTimestamp::ZERO,
-            origin_time: NtpTimestamp::ZERO,
-            receive_time: NtpTimestamp::ZERO,
-            transmit_time: NtpTimestamp::from_bits(0x0123_4567_89ab_cdef),
-        }
-        .write(&mut out);
-        out
+        request_bytes(version, Mode::Client, -20, 0x0123_4567_89ab_cdef)
     }
 
     #[test]

@@ -241,30 +241,13 @@ pub fn kiss_of_death(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ntp::packet::write_extension_field;
+    use crate::ntp::packet::{request_bytes, write_extension_field};
     use crate::ntp::rate_limit::RateLimitSettings;
 
     const CLIENT_TX: u64 = 0xe0e0_e0e0_1234_5678;
 
     fn request(version: u8, mode: Mode) -> Vec<u8> {
-        let mut out = [0u8; HEADER_LEN];
-        Header {
-            leap: LeapIndicator::NoWarning,
-            version,
-            mode,
-            stratum: 0,
-            poll: 7,
-            precision: 0,
-            root_delay: NtpShort::ZERO,
-            root_dispersion: NtpShort::ZERO,
-            reference_id: ReferenceId::default(),
-            reference_time: NtpTimestamp::ZERO,
-            origin_time: NtpTimestamp::ZERO,
-            receive_time: NtpTimestamp::ZERO,
-            transmit_time: NtpTimestamp::from_bits(CLIENT_TX),
-        }
-        .write(&mut out);
-        out.to_vec()
+        request_bytes(version, mode, 0, CLIENT_TX).to_vec()
     }
 
     fn clock() -> ServedClock {
@@ -313,7 +296,7 @@ mod tests {
             assert_eq!(resp.reference_id, ReferenceId(*b"GPS\0"));
             assert_eq!(resp.precision, -22);
             assert_eq!(resp.root_dispersion.to_bits(), 3);
-            assert_eq!(resp.poll, 7);
+            assert_eq!(resp.poll, 6, "the client's poll is echoed");
             assert_eq!(resp.origin_time.to_bits(), CLIENT_TX);
             assert_eq!(resp.receive_time, ctx("192.0.2.1").received_at);
             assert_eq!(resp.transmit_time, TX);
