@@ -4,6 +4,8 @@
 //! clock, paired with the UTC second the receiver's NMEA said that edge marks. NMEA decoding,
 //! the serial/PPS/GPIO shells, the pairing and the simulated receiver build towards it.
 
+pub mod nmea;
+
 /// How a sample's instant was obtained, which bounds how far it can be trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quality {
