@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod ctl;
 pub mod daemon;
 pub mod ntp;
 pub mod state;

@@ -5,6 +5,7 @@
 //! the serial/PPS/GPIO shells, the pairing and the simulated receiver build towards it.
 
 pub mod nmea;
+pub mod pairing;
 
 /// How a sample's instant was obtained, which bounds how far it can be trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,29 @@
+//! Any byte stream through framing, sentence decoding and epoch assembly: no panic, bounded
+//! output, and the same epochs and labels whether the bytes arrive in one read or two.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use refclock::nmea::{DateWindow, NmeaEvent, NmeaStream};
+
+fn events(reads: &[&[u8]]) -> Vec<String> {
+    let mut stream = NmeaStream::new(DateWindow::default());
+    let mut out = Vec::new();
+    for read in reads {
+        stream.push(read, |event| {
+            if let NmeaEvent::Epoch(epoch) = &event {
+                assert!(epoch.signals.len() <= 200);
+                let _ = epoch.rfc3339();
+                let _ = epoch.unix_millis();
+            }
+            out.push(format!("{event:?}"));
+        });
+    }
+    out.push(format!("{:?}", stream.finish()));
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&split, stream)) = data.split_first() else { return };
+    let at = usize::from(split).min(stream.len());
+    assert_eq!(events(&[stream]), events(&[&stream[..at], &stream[at..]]));
+});

@@ -1,0 +1,366 @@
+//! One verified sentence to the facts it states (pure).
+//!
+//! The `nmea` crate parses the fields of the standard sentences; this file picks the facts a
+//! time server needs (time of day, date, fix validity and mode, satellites, DOP, position) and
+//! adds what the crate lacks: talker mapping for every constellation and two-digit years read
+//! against the GPS epoch rather than 1983.
+
+use chrono::{NaiveDate, NaiveTime, Timelike};
+use nmea::sentences::gsa::GsaMode2;
+use nmea::sentences::{parse_gga, parse_gll, parse_gns, parse_gsa, parse_gsv, parse_rmc, parse_zda, FixType};
+use nmea::{NmeaSentence, SentenceType};
+
+use super::framing::Sentence;
+
+/// Milliseconds since UTC midnight, as the sentence's time field states it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeOfDay(pub u32);
+
+impl TimeOfDay {
+    pub fn from_hms_milli(h: u32, m: u32, s: u32, ms: u32) -> TimeOfDay {
+        TimeOfDay(((h * 60 + m) * 60 + s) * 1000 + ms)
+    }
+
+    fn from_naive(t: NaiveTime) -> TimeOfDay {
+        // A leap second shows up as nanosecond >= 1e9; keep it inside the second it extends.
+        let ms = (t.nanosecond() / 1_000_000).min(999);
+        TimeOfDay::from_hms_milli(t.hour(), t.minute(), t.second(), ms)
+    }
+
+    pub fn millis(self) -> u32 {
+        self.0
+    }
+
+    pub fn is_whole_second(self) -> bool {
+        self.0.is_multiple_of(1000)
+    }
+}
+
+/// The GNSS a talker or a satellite belongs to. `Mixed` is the `GN` talker (combined solution).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Constellation {
+    Gps,
+    Glonass,
+    Galileo,
+    Beidou,
+    Qzss,
+    Navic,
+    Mixed,
+}
+
+impl Constellation {
+    /// Talkers from NMEA 0183 4.11 plus the legacy `BD` and `QZ`.
+    pub fn from_talker(talker: &str) -> Option<Constellation> {
+        Some(match talker {
+            "GP" => Constellation::Gps,
+            "GL" => Constellation::Glonass,
+            "GA" => Constellation::Galileo,
+            "GB" | "BD" => Constellation::Beidou,
+            "GQ" | "QZ" => Constellation::Qzss,
+            "GI" => Constellation::Navic,
+            "GN" => Constellation::Mixed,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Constellation::Gps => "GPS",
+            Constellation::Glonass => "GLONASS",
+            Constellation::Galileo => "Galileo",
+            Constellation::Beidou => "BeiDou",
+            Constellation::Qzss => "QZSS",
+            Constellation::Navic => "NavIC",
+            Constellation::Mixed => "mixed",
+        }
+    }
+}
+
+/// Fix dimension, numbered like gpsd's `mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FixMode {
+    NoFix = 1,
+    TwoD = 2,
+    ThreeD = 3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Position {
+    pub latitude: f64,
+    pub longitude: f64,
+    /// Metres above mean sea level, when the sentence gives it.
+    pub altitude: Option<f32>,
+}
+
+/// One satellite as a GSV sentence lists it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Signal {
+    pub constellation: Constellation,
+    pub prn: u32,
+    /// Carrier-to-noise in dB-Hz; `None` when the satellite is not tracked.
+    pub snr: Option<f32>,
+}
+
+/// What one sentence states. Sentences a time server has no use for are `Other`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fact {
+    /// RMC: time, date and the receiver's own validity flag.
+    Rmc {
+        time: Option<TimeOfDay>,
+        date: Option<NaiveDate>,
+        valid: bool,
+        position: Option<Position>,
+    },
+    /// GGA or GNS: time, fix quality, satellites used, HDOP, position.
+    Fix {
+        time: Option<TimeOfDay>,
+        valid: bool,
+        satellites_used: Option<u32>,
+        hdop: Option<f32>,
+        position: Option<Position>,
+    },
+    /// ZDA: time and a four-digit-year date.
+    Zda {
+        time: Option<TimeOfDay>,
+        date: Option<NaiveDate>,
+    },
+    /// GLL: time and validity.
+    Gll {
+        time: Option<TimeOfDay>,
+        valid: bool,
+    },
+    /// GSA: fix mode and the satellites used by one constellation (or all, for old receivers).
+    Gsa {
+        mode: FixMode,
+        used: u32,
+        pdop: Option<f32>,
+        hdop: Option<f32>,
+        vdop: Option<f32>,
+    },
+    /// GSV: one page of the satellites in view of one constellation.
+    Gsv {
+        constellation: Constellation,
+        page: u16,
+        pages: u16,
+        in_view: u16,
+        signals: Vec<Signal>,
+    },
+    Other,
+}
+
+impl Fact {
+    /// The time of day the sentence is labelled with, if it carries one.
+    pub fn time(&self) -> Option<TimeOfDay> {
+        match self {
+            Fact::Rmc { time, .. }
+            | Fact::Fix { time, .. }
+            | Fact::Zda { time, .. }
+            | Fact::Gll { time, .. } => *time,
+            _ => None,
+        }
+    }
+}
+
+/// A sentence whose checksum was right but whose fields were not.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} sentence with malformed fields")]
+pub struct DecodeError {
+    pub kind: &'static str,
+}
+
+/// Decodes one framed sentence. Proprietary sentences and unknown talkers are `Other`.
+pub fn decode(sentence: &Sentence<'_>) -> Result<Fact, DecodeError> {
+    let (Some(talker), Some(kind)) = (sentence.talker(), sentence.kind()) else { return Ok(Fact::Other) };
+    let Some(constellation) = Constellation::from_talker(talker) else { return Ok(Fact::Other) };
+    let Ok(message_id) = SentenceType::try_from(kind) else { return Ok(Fact::Other) };
+    let raw = NmeaSentence { talker_id: talker, message_id, data: sentence.fields, checksum: 0 };
+    let malformed = |kind: &'static str| move |_| DecodeError { kind };
+    Ok(match message_id {
+        SentenceType::RMC => {
+            let rmc = parse_rmc(raw).map_err(malformed("RMC"))?;
+            Fact::Rmc {
+                time: rmc.fix_time.map(TimeOfDay::from_naive),
+                date: rmc_date(sentence.fields),
+                valid: !matches!(rmc.status_of_fix, nmea::sentences::rmc::RmcStatusOfFix::Invalid),
+                position: position(rmc.lat, rmc.lon, None),
+            }
+        }
+        SentenceType::GGA => {
+            let gga = parse_gga(raw).map_err(malformed("GGA"))?;
+            Fact::Fix {
+                time: gga.fix_time.map(TimeOfDay::from_naive),
+                valid: gga.fix_type.is_some_and(FixType::is_valid),
+                satellites_used: gga.fix_satellites,
+                hdop: gga.hdop,
+                position: position(gga.latitude, gga.longitude, gga.altitude),
+            }
+        }
+        SentenceType::GNS => {
+            let gns = parse_gns(raw).map_err(malformed("GNS"))?;
+            Fact::Fix {
+                time: gns.fix_time.map(TimeOfDay::from_naive),
+                valid: FixType::from(gns.faa_modes).is_valid(),
+                satellites_used: Some(u32::from(gns.nsattelites)),
+                hdop: gns.hdop,
+                position: position(gns.lat, gns.lon, gns.alt),
+            }
+        }
+        SentenceType::ZDA => {
+            let zda = parse_zda(raw).map_err(malformed("ZDA"))?;
+            let date = match (zda.year, zda.month, zda.day) {
+                (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(i32::from(y), m.into(), d.into()),
+                _ => None,
+            };
+            Fact::Zda { time: zda.utc_time.map(TimeOfDay::from_naive), date }
+        }
+        SentenceType::GLL => {
+            let gll = parse_gll(raw).map_err(malformed("GLL"))?;
+            Fact::Gll { time: gll.fix_time.map(TimeOfDay::from_naive), valid: gll.valid }
+        }
+        SentenceType::GSA => {
+            let gsa = parse_gsa(raw).map_err(malformed("GSA"))?;
+            let mode = match gsa.mode2 {
+                GsaMode2::NoFix => FixMode::NoFix,
+                GsaMode2::Fix2D => FixMode::TwoD,
+                GsaMode2::Fix3D => FixMode::ThreeD,
+            };
+            let used = u32::try_from(gsa.fix_sats_prn.len()).unwrap_or(u32::MAX);
+            Fact::Gsa { mode, used, pdop: gsa.pdop, hdop: gsa.hdop, vdop: gsa.vdop }
+        }
+        SentenceType::GSV => {
+            let gsv = parse_gsv(raw).map_err(malformed("GSV"))?;
+            let signals = gsv
+                .sats_info
+                .iter()
+                .flatten()
+                .map(|sat| Signal { constellation, prn: sat.prn(), snr: sat.snr() })
+                .collect();
+            Fact::Gsv {
+                constellation,
+                page: gsv.sentence_num,
+                pages: gsv.number_of_sentences,
+                in_view: gsv.sats_in_view,
+                signals,
+            }
+        }
+        _ => Fact::Other,
+    })
+}
+
+fn position(latitude: Option<f64>, longitude: Option<f64>, altitude: Option<f32>) -> Option<Position> {
+    Some(Position { latitude: latitude?, longitude: longitude?, altitude })
+}
+
+/// RMC's `ddmmyy` date. The `nmea` crate puts years 00–82 in 2000–2082, so a receiver that lost
+/// its almanac and reports 1980 (the GPS epoch) would read as 2080. NMEA receivers cannot
+/// report dates before 1980, so 80–99 are 19xx and 00–79 are 20xx; the date window in
+/// `calendar` then refuses anything implausible, whichever century it lands in.
+fn rmc_date(fields: &str) -> Option<NaiveDate> {
+    let field = fields.split(',').nth(8)?;
+    if field.len() != 6 || !field.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| field.get(range).and_then(|s| s.parse::<u32>().ok());
+    let (day, month, yy) = (number(0..2)?, number(2..4)?, number(4..6)?);
+    let year = if yy >= 80 { 1900 + yy } else { 2000 + yy };
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nmea::framing::LineFramer;
+
+    fn facts(text: &str) -> Vec<Result<Fact, DecodeError>> {
+        let mut out = Vec::new();
+        LineFramer::new().push(text.as_bytes(), |s| out.push(decode(&s)));
+        out
+    }
+
+    fn one(text: &str) -> Fact {
+        let mut all = facts(text);
+        assert_eq!(all.len(), 1, "{text}");
+        all.remove(0).unwrap()
+    }
+
+    #[test]
+    fn rmc_gives_time_date_and_validity() {
+        let fact = one("$GPRMC,202640.000,A,4404.1306,N,12118.8515,W,0.03,225.97,130415,,,D*73\r\n");
+        let Fact::Rmc { time, date, valid, position } = fact else { panic!("{fact:?}") };
+        assert_eq!(time, Some(TimeOfDay::from_hms_milli(20, 26, 40, 0)));
+        assert_eq!(date, NaiveDate::from_ymd_opt(2015, 4, 13));
+        assert!(valid);
+        let position = position.unwrap();
+        assert!((position.latitude - 44.068843).abs() < 1e-5);
+    }
+
+    #[test]
+    fn two_digit_year_80_is_the_gps_epoch_not_2080() {
+        let fact = one("$GPRMC,235946.005,V,8960.000000,N,00000.000000,E,0.000,0.00,050180,,,N*47\r\n");
+        let Fact::Rmc { date, valid, time, .. } = fact else { panic!() };
+        assert_eq!(date, NaiveDate::from_ymd_opt(1980, 1, 5));
+        assert!(!valid);
+        assert_eq!(time, Some(TimeOfDay::from_hms_milli(23, 59, 46, 5)));
+    }
+
+    #[test]
+    fn gga_quality_zero_is_not_a_fix() {
+        let fact =
+            one("$GPGGA,212406.000,0000.0000000,N,00000.0000000,E,0,00,0.0,0.000,M,0.000,M,,0000*6E\r\n");
+        assert!(matches!(fact, Fact::Fix { valid: false, .. }), "{fact:?}");
+    }
+
+    #[test]
+    fn gsa_mode_and_used_count() {
+        let fact = one("$GPGSA,A,3,20,16,09,03,07,10,23,19,27,30,,,1.64,0.98,1.31*05\r\n");
+        assert_eq!(
+            fact,
+            Fact::Gsa {
+                mode: FixMode::ThreeD,
+                used: 10,
+                pdop: Some(1.64),
+                hdop: Some(0.98),
+                vdop: Some(1.31)
+            }
+        );
+    }
+
+    #[test]
+    fn gsv_maps_beidou_talkers() {
+        for talker in ["BD", "GB"] {
+            let body = format!("{talker}GSV,1,1,02,13,19,043,17,27,38,127,");
+            let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+            let Fact::Gsv { constellation, in_view, signals, .. } = one(&format!("${body}*{sum:02X}\r\n"))
+            else {
+                panic!()
+            };
+            assert_eq!(constellation, Constellation::Beidou);
+            assert_eq!(in_view, 2);
+            assert_eq!(signals[0].snr, Some(17.0));
+            assert_eq!(signals[1].snr, None);
+        }
+    }
+
+    #[test]
+    fn zda_gives_a_four_digit_year() {
+        let Fact::Zda { date, time } = one("$GPZDA,202640.000,13,04,2015,,*54\r\n") else { panic!() };
+        assert_eq!(date, NaiveDate::from_ymd_opt(2015, 4, 13));
+        assert_eq!(time, Some(TimeOfDay::from_hms_milli(20, 26, 40, 0)));
+    }
+
+    #[test]
+    fn proprietary_and_unknown_talkers_are_other() {
+        assert_eq!(one("$PMTK010,001*2E\r\n"), Fact::Other);
+        let body = "GYOACC,090624,000653.10";
+        let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+        assert_eq!(one(&format!("${body}*{sum:02X}\r\n")), Fact::Other);
+    }
+
+    #[test]
+    fn malformed_fields_are_an_error_not_a_panic() {
+        let body = "GPRMC,99x999,A,,,,,,,,";
+        let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+        let all = facts(&format!("${body}*{sum:02X}\r\n"));
+        assert_eq!(all, vec![Err(DecodeError { kind: "RMC" })]);
+    }
+}

@@ -1,0 +1,403 @@
+//! Sentences to epochs (pure).
+//!
+//! An epoch is everything a receiver says about one instant: its timed sentences (RMC, GGA,
+//! GNS, ZDA, GLL) carry the same time of day, and the untimed ones (GSA, GSV) that follow belong
+//! to the epoch opened before them, which is how every receiver in ../shared/gnss orders its
+//! output. A timed sentence with a new time closes the open epoch.
+//!
+//! Two things come out: the closed [`Epoch`] (status, the decode tool) and, as early as
+//! possible, a [`Label`]: the UTC second a valid epoch names, which pairing attaches to a PPS
+//! edge. The label cannot wait for the epoch to close, because that happens only when the next
+//! second's sentences arrive.
+
+use chrono::{Days, NaiveDate};
+
+use super::calendar::{DateRefusal, DateWindow};
+use super::decode::{Constellation, Fact, FixMode, Position, Signal, TimeOfDay};
+
+/// Everything the receiver said about one instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Epoch {
+    pub time_of_day: TimeOfDay,
+    pub date: Option<NaiveDate>,
+    /// The date came from this epoch's RMC or ZDA, not carried over from an earlier one.
+    pub date_stated: bool,
+    /// Why the date may not be served, if it may not.
+    pub date_refusal: Option<DateRefusal>,
+    /// The receiver's own validity flag (RMC `A`, GGA quality > 0, GNS mode not `N`).
+    pub valid: bool,
+    pub mode: FixMode,
+    pub satellites_used: Option<u32>,
+    /// Distinct satellites the GSV pages listed; duplicates from several signal bands merged.
+    pub signals: Vec<Signal>,
+    pub hdop: Option<f32>,
+    pub pdop: Option<f32>,
+    pub vdop: Option<f32>,
+    pub position: Option<Position>,
+}
+
+impl Epoch {
+    /// Milliseconds since the Unix epoch, when the date is known.
+    pub fn unix_millis(&self) -> Option<i64> {
+        let midnight = self.date?.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
+        Some(midnight * 1000 + i64::from(self.time_of_day.millis()))
+    }
+
+    /// `2015-04-13T20:26:40.000Z`, gpsd's format.
+    pub fn rfc3339(&self) -> Option<String> {
+        let date = self.date?;
+        let ms = self.time_of_day.millis();
+        let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        Some(format!("{date}T{h:02}:{m:02}:{s:02}.{frac:03}Z"))
+    }
+
+    pub fn satellites_in_view(&self) -> usize {
+        self.signals.len()
+    }
+
+    /// Satellites with a carrier-to-noise reading, i.e. actually tracked.
+    pub fn satellites_tracked(&self) -> usize {
+        self.signals.iter().filter(|s| s.snr.is_some()).count()
+    }
+}
+
+/// The UTC second a valid epoch names: what pairing needs from NMEA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Label {
+    /// Unix seconds.
+    pub utc_second: i64,
+    pub mode: FixMode,
+}
+
+/// What one fact did to the assembler.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Step {
+    /// The epoch this fact closed, if it started a new one.
+    pub closed: Option<Epoch>,
+    /// The open epoch became labelled by this fact (at most once per epoch).
+    pub label: Option<Label>,
+}
+
+/// Counts of epochs that were not labelled, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LabelCounts {
+    pub labelled: u64,
+    pub receiver_invalid: u64,
+    pub date_refused: u64,
+    /// Valid whole-second epochs without an RMC or ZDA date of their own.
+    pub undated: u64,
+    /// Sub-second epochs (5 Hz receivers, SiRF's `.799`) name no whole second.
+    pub fractional: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct OpenEpoch {
+    time: TimeOfDay,
+    stated_date: Option<NaiveDate>,
+    rmc_valid: Option<bool>,
+    fix_valid: Option<bool>,
+    fix_altitude: bool,
+    gll_valid: Option<bool>,
+    gsa_mode: Option<FixMode>,
+    gsa_used: u32,
+    fix_used: Option<u32>,
+    signals: Vec<Signal>,
+    hdop: Option<f32>,
+    pdop: Option<f32>,
+    vdop: Option<f32>,
+    position: Option<Position>,
+    labelled: bool,
+}
+
+impl OpenEpoch {
+    fn valid(&self) -> bool {
+        self.rmc_valid.or(self.fix_valid).or(self.gll_valid).unwrap_or(false)
+    }
+
+    /// gpsd's order of evidence: GSA states the mode outright; without it a valid GGA/GNS is 3D
+    /// when it has an altitude; without those, RMC or GLL validity means at least 2D. An RMC
+    /// that says invalid overrides all of it: the receiver is telling us not to use the epoch.
+    fn mode(&self) -> FixMode {
+        let mode = if let Some(mode) = self.gsa_mode {
+            mode
+        } else if let Some(valid) = self.fix_valid {
+            match (valid, self.fix_altitude) {
+                (false, _) => FixMode::NoFix,
+                (true, true) => FixMode::ThreeD,
+                (true, false) => FixMode::TwoD,
+            }
+        } else if self.rmc_valid.or(self.gll_valid) == Some(true) {
+            FixMode::TwoD
+        } else {
+            FixMode::NoFix
+        };
+        if self.rmc_valid == Some(false) {
+            FixMode::NoFix
+        } else {
+            mode
+        }
+    }
+
+    fn merge(&mut self, fact: Fact) {
+        match fact {
+            Fact::Rmc { date, valid, position, .. } => {
+                self.stated_date = self.stated_date.or(date);
+                self.rmc_valid = Some(valid);
+                self.position = self.position.or(position);
+            }
+            Fact::Fix { valid, satellites_used, hdop, position, .. } => {
+                self.fix_valid = Some(valid);
+                self.fix_altitude = position.is_some_and(|p| p.altitude.is_some());
+                self.fix_used = satellites_used.or(self.fix_used);
+                self.hdop = hdop.or(self.hdop);
+                // GGA carries altitude, RMC does not: prefer the fuller position.
+                self.position = position.or(self.position);
+            }
+            Fact::Zda { date, .. } => self.stated_date = date.or(self.stated_date),
+            Fact::Gll { valid, .. } => self.gll_valid = Some(valid),
+            Fact::Gsa { mode, used, pdop, hdop, vdop } => {
+                self.gsa_mode = self.gsa_mode.max(Some(mode));
+                self.gsa_used += used;
+                self.pdop = pdop.or(self.pdop);
+                self.hdop = self.hdop.or(hdop);
+                self.vdop = vdop.or(self.vdop);
+            }
+            Fact::Gsv { signals, .. } => {
+                for signal in signals {
+                    self.add_signal(signal);
+                }
+            }
+            Fact::Other => {}
+        }
+    }
+
+    /// Receivers list a satellite once per signal band; keep it once, with its best SNR.
+    fn add_signal(&mut self, signal: Signal) {
+        let same = |s: &&mut Signal| s.constellation == signal.constellation && s.prn == signal.prn;
+        match self.signals.iter_mut().find(same) {
+            Some(known) => {
+                known.snr = match (known.snr, signal.snr) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            None => self.signals.push(signal),
+        }
+    }
+}
+
+/// Groups decoded sentences into epochs and labels. Bounded: one open epoch at a time, and
+/// its satellite list is capped.
+#[derive(Clone, Debug, Default)]
+pub struct EpochAssembler {
+    window: DateWindow,
+    open: Option<OpenEpoch>,
+    /// The last stated date and the time of day it went with, to date epochs that state none.
+    last_date: Option<(NaiveDate, TimeOfDay)>,
+    counts: LabelCounts,
+}
+
+/// More satellites than all constellations fly: anything past it is noise.
+const MAX_SIGNALS: usize = 200;
+
+impl EpochAssembler {
+    pub fn new(window: DateWindow) -> EpochAssembler {
+        EpochAssembler { window, ..Default::default() }
+    }
+
+    pub fn counts(&self) -> LabelCounts {
+        self.counts
+    }
+
+    pub fn push(&mut self, fact: Fact) -> Step {
+        let mut step = Step::default();
+        if let Some(time) = fact.time() {
+            if self.open.as_ref().is_some_and(|open| open.time != time) {
+                step.closed = self.finish();
+            }
+            self.open.get_or_insert_with(|| OpenEpoch { time, ..Default::default() });
+        }
+        let Some(open) = self.open.as_mut() else { return step };
+        open.merge(fact);
+        open.signals.truncate(MAX_SIGNALS);
+        if !open.labelled {
+            step.label = self.try_label();
+        }
+        step
+    }
+
+    /// Closes the open epoch (end of input, or a new epoch began).
+    pub fn finish(&mut self) -> Option<Epoch> {
+        let open = self.open.take()?;
+        if !open.labelled {
+            self.count_unlabelled(&open);
+        }
+        let (date, date_stated) = match open.stated_date {
+            Some(date) => (Some(date), true),
+            None => (self.carried_date(open.time), false),
+        };
+        if let Some(date) = open.stated_date {
+            self.last_date = Some((date, open.time));
+        }
+        Some(Epoch {
+            time_of_day: open.time,
+            date,
+            date_stated,
+            date_refusal: date.and_then(|d| self.window.check(d).err()),
+            valid: open.valid(),
+            mode: open.mode(),
+            satellites_used: open.fix_used.or((open.gsa_used > 0).then_some(open.gsa_used)),
+            hdop: open.hdop,
+            pdop: open.pdop,
+            vdop: open.vdop,
+            position: open.position,
+            signals: open.signals,
+        })
+    }
+
+    /// An epoch without its own date takes the last stated one, a day later if midnight passed.
+    fn carried_date(&self, time: TimeOfDay) -> Option<NaiveDate> {
+        let (date, then) = self.last_date?;
+        if time >= then {
+            Some(date)
+        } else {
+            date.checked_add_days(Days::new(1))
+        }
+    }
+
+    /// Labels the open epoch once it is valid, whole-second and has its own in-window date.
+    /// Only a stated date labels: a carried one is a guess across a possible midnight.
+    fn try_label(&mut self) -> Option<Label> {
+        let open = self.open.as_mut()?;
+        let date = open.stated_date?;
+        if !open.valid() || !open.time.is_whole_second() || self.window.check(date).is_err() {
+            return None;
+        }
+        open.labelled = true;
+        self.counts.labelled += 1;
+        let midnight = date.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
+        Some(Label { utc_second: midnight + i64::from(open.time.millis() / 1000), mode: open.mode() })
+    }
+
+    fn count_unlabelled(&mut self, open: &OpenEpoch) {
+        if !open.time.is_whole_second() {
+            self.counts.fractional += 1;
+        } else if !open.valid() {
+            self.counts.receiver_invalid += 1;
+        } else if open.stated_date.is_none() {
+            self.counts.undated += 1;
+        } else {
+            self.counts.date_refused += 1;
+        }
+    }
+}
+
+/// The constellations present in an epoch's satellite list, for status displays.
+pub fn constellations(signals: &[Signal]) -> Vec<Constellation> {
+    let mut seen: Vec<Constellation> = signals.iter().map(|s| s.constellation).collect();
+    seen.sort();
+    seen.dedup();
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nmea::stream::{NmeaEvent, NmeaStream};
+
+    fn sentence(body: &str) -> String {
+        let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+        format!("${body}*{sum:02X}\r\n")
+    }
+
+    fn window() -> DateWindow {
+        DateWindow::starting(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+    }
+
+    fn run(lines: &[&str]) -> (Vec<Label>, Vec<Epoch>, LabelCounts) {
+        let mut stream = NmeaStream::new(window());
+        let (mut labels, mut epochs) = (Vec::new(), Vec::new());
+        for line in lines {
+            stream.push(sentence(line).as_bytes(), |event| match event {
+                NmeaEvent::Label(label) => labels.push(label),
+                NmeaEvent::Epoch(epoch) => epochs.push(epoch),
+            });
+        }
+        epochs.extend(stream.finish());
+        (labels, epochs, stream.counts().labels)
+    }
+
+    const FIX_1: &str = "GPRMC,120001.00,A,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,A";
+    const GGA_1: &str = "GPGGA,120001.00,4404.1306,N,12118.8515,W,1,08,0.9,100.0,M,-19.6,M,,";
+    const GSA: &str = "GPGSA,A,3,01,02,03,04,05,06,07,08,,,,,1.6,0.9,1.3";
+    const FIX_2: &str = "GPRMC,120002.00,A,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,A";
+
+    #[test]
+    fn a_valid_epoch_is_labelled_once_as_soon_as_rmc_arrives() {
+        let (labels, epochs, counts) = run(&[FIX_1, GGA_1, GSA, FIX_2]);
+        let second = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap().and_hms_opt(12, 0, 1).unwrap();
+        assert_eq!(labels.len(), 2);
+        assert_eq!(labels[0].utc_second, second.and_utc().timestamp());
+        assert_eq!(labels[1].utc_second, labels[0].utc_second + 1);
+        assert_eq!(epochs.len(), 2);
+        assert_eq!(epochs[0].mode, FixMode::ThreeD);
+        assert_eq!(epochs[0].satellites_used, Some(8));
+        assert_eq!(epochs[0].rfc3339().as_deref(), Some("2026-11-21T12:00:01.000Z"));
+        assert_eq!(counts.labelled, 2);
+    }
+
+    #[test]
+    fn an_invalid_epoch_is_never_labelled() {
+        let (labels, epochs, counts) =
+            run(&["GPRMC,120001.00,V,,,,,,,211126,,,N", "GPGGA,120001.00,,,,,0,00,,,M,,M,,"]);
+        assert!(labels.is_empty());
+        assert_eq!(epochs[0].mode, FixMode::NoFix);
+        assert_eq!(counts.receiver_invalid, 1);
+    }
+
+    #[test]
+    fn a_rollover_date_is_never_labelled() {
+        // 2026-11-21 minus 1024 weeks.
+        let (labels, epochs, counts) =
+            run(&["GPRMC,120001.00,A,4404.1306,N,12118.8515,W,0.0,0.0,070407,,,A"]);
+        assert!(labels.is_empty());
+        assert!(matches!(epochs[0].date_refusal, Some(DateRefusal::TooEarly { .. })));
+        assert_eq!(counts.date_refused, 1);
+    }
+
+    #[test]
+    fn an_epoch_without_its_own_date_is_shown_but_not_labelled() {
+        let gga_2 = "GPGGA,120002.00,4404.1306,N,12118.8515,W,1,08,0.9,100.0,M,-19.6,M,,";
+        let (labels, epochs, counts) = run(&[FIX_1, gga_2]);
+        assert_eq!(labels.len(), 1);
+        assert_eq!(epochs[1].rfc3339().as_deref(), Some("2026-11-21T12:00:02.000Z"));
+        assert!(!epochs[1].date_stated);
+        assert_eq!(counts.undated, 1);
+    }
+
+    #[test]
+    fn a_carried_date_advances_past_midnight() {
+        let before = "GPRMC,235959.00,A,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,A";
+        let after = "GPGGA,000000.00,4404.1306,N,12118.8515,W,1,08,0.9,100.0,M,-19.6,M,,";
+        let (_, epochs, _) = run(&[before, after]);
+        assert_eq!(epochs[1].rfc3339().as_deref(), Some("2026-11-22T00:00:00.000Z"));
+    }
+
+    #[test]
+    fn sub_second_epochs_are_shown_but_not_labelled() {
+        let (labels, epochs, counts) =
+            run(&["GNRMC,055234.200,A,4739.71890,N,12219.58362,W,0.0,,211126,,,A"]);
+        assert!(labels.is_empty());
+        assert_eq!(epochs[0].rfc3339().as_deref(), Some("2026-11-21T05:52:34.200Z"));
+        assert_eq!(counts.fractional, 1);
+    }
+
+    #[test]
+    fn a_satellite_seen_on_two_bands_counts_once_with_its_best_snr() {
+        let (_, epochs, _) =
+            run(&[FIX_1, "GBGSV,1,1,02,19,40,100,30,21,50,200,,1", "GBGSV,1,1,01,19,40,100,41,5"]);
+        assert_eq!(epochs[0].satellites_in_view(), 2);
+        assert_eq!(epochs[0].satellites_tracked(), 1);
+        assert_eq!(epochs[0].signals[0].snr, Some(41.0));
+    }
+}

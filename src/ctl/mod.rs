@@ -1,0 +1,3 @@
+//! What `stratum1ctl` prints, as pure functions from data to text; the binary only does I/O.
+
+pub mod gnss_decode;
