@@ -4,8 +4,14 @@
 //! clock, paired with the UTC second the receiver's NMEA said that edge marks. NMEA decoding,
 //! the serial/PPS/GPIO shells, the pairing and the simulated receiver build towards it.
 
+pub mod gpio;
+pub mod link;
 pub mod nmea;
 pub mod pairing;
+pub mod pps;
+pub mod receiver;
+pub mod serial;
+pub mod sim;
 
 /// How a sample's instant was obtained, which bounds how far it can be trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

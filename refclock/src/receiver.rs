@@ -1,0 +1,100 @@
+//! One GNSS receiver: NMEA bytes and PPS edges in, samples and a status out (pure).
+//!
+//! The shells (serial, kernel PPS, GPIO, simulator) only timestamp and forward; everything an
+//! operator sees about the receiver is computed here, from their inputs alone.
+
+use crate::link::LinkStatus;
+use crate::nmea::{DateWindow, Epoch, NmeaCounts, NmeaEvent, NmeaStream};
+use crate::pairing::{LocalNanos, Pairing, PairingConfig, PairingCounts};
+use crate::Sample;
+
+/// What the receiver looks like right now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceiverStatus {
+    pub serial: LinkStatus,
+    /// `None` when no PPS source is configured (NMEA-only).
+    pub pps: Option<LinkStatus>,
+    pub last_epoch: Option<Epoch>,
+    pub locked: bool,
+    pub last_sample: Option<Sample>,
+    pub nmea: NmeaCounts,
+    pub pairing: PairingCounts,
+    pub edges: u64,
+}
+
+pub struct Receiver {
+    stream: NmeaStream,
+    pairing: Pairing,
+    status: ReceiverStatus,
+}
+
+impl Receiver {
+    pub fn new(window: DateWindow, pairing: PairingConfig, with_pps: bool) -> Receiver {
+        let pairing = if with_pps { Pairing::with_pps(pairing) } else { Pairing::nmea_only(pairing) };
+        Receiver {
+            stream: NmeaStream::new(window),
+            pairing,
+            status: ReceiverStatus {
+                serial: LinkStatus::Idle,
+                pps: with_pps.then_some(LinkStatus::Idle),
+                last_epoch: None,
+                locked: false,
+                last_sample: None,
+                nmea: NmeaCounts::default(),
+                pairing: PairingCounts::default(),
+                edges: 0,
+            },
+        }
+    }
+
+    /// Bytes read from the serial line; `arrived` is when the read returned.
+    pub fn on_bytes(&mut self, bytes: &[u8], arrived: LocalNanos, out: &mut Vec<Sample>) {
+        let Self { stream, pairing, status } = self;
+        stream.push(bytes, |event| match event {
+            NmeaEvent::Label(label) => pairing.push_label(arrived, label.utc_second, out),
+            NmeaEvent::Epoch(epoch) => status.last_epoch = Some(epoch),
+        });
+        self.refresh(out);
+    }
+
+    pub fn on_edge(&mut self, edge: LocalNanos, out: &mut Vec<Sample>) {
+        self.status.edges += 1;
+        self.pairing.push_edge(edge, out);
+        self.refresh(out);
+    }
+
+    /// Time passes with no input; call about once a second.
+    pub fn on_tick(&mut self, now: LocalNanos, out: &mut Vec<Sample>) {
+        self.pairing.advance(now, out);
+        self.refresh(out);
+    }
+
+    pub fn on_serial_status(&mut self, link: LinkStatus) {
+        self.status.serial = link;
+    }
+
+    pub fn on_pps_status(&mut self, link: LinkStatus) {
+        if self.status.pps.is_some() {
+            self.status.pps = Some(link);
+        }
+    }
+
+    /// The local clock was stepped: pending edges and labels are on the old time scale.
+    pub fn on_clock_step(&mut self) {
+        self.pairing.reset();
+        self.status.locked = false;
+    }
+
+    pub fn status(&self) -> &ReceiverStatus {
+        &self.status
+    }
+
+    fn refresh(&mut self, out: &[Sample]) {
+        if let Some(sample) = out.last() {
+            self.status.last_sample = Some(*sample);
+        }
+        self.status.locked = self.pairing.locked();
+        self.status.nmea = self.stream.counts();
+        self.status.pairing = self.pairing.counts();
+    }
+}

@@ -1,0 +1,118 @@
+//! What the simulated receiver does each second (pure, seeded): edge jitter, NMEA latency,
+//! fix loss and recovery, and a label jump.
+
+use super::nmea_out::EpochReport;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// NMEA arrives this long after its edge: uniformly within [min, max] milliseconds.
+    pub nmea_latency_ms: (u32, u32),
+    /// PPS edge jitter, uniformly within +-this many nanoseconds (a Pi's GPIO IRQ: ~1 us).
+    pub pps_jitter_ns: u32,
+    /// Whether PPS edges are produced at all.
+    pub pps: bool,
+    /// Lose the fix every `.0` seconds for `.1` seconds (0 = never).
+    pub fix_loss: (u32, u32),
+    /// From the `.0`-th second on, label every second `.1` seconds off (0 = never).
+    pub label_jump: (u32, i64),
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nmea_latency_ms: (50, 500),
+            pps_jitter_ns: 1_000,
+            pps: true,
+            fix_loss: (0, 0),
+            label_jump: (0, 0),
+            seed: 1,
+        }
+    }
+}
+
+/// The plan for one true second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SecondPlan {
+    /// Edge time minus the true second, or `None` when no PPS is produced.
+    pub edge_jitter_ns: Option<i64>,
+    pub nmea_latency_ns: i64,
+    pub report: EpochReport,
+}
+
+pub struct Scenario {
+    config: SimConfig,
+    rng: u64,
+    elapsed: u32,
+}
+
+impl Scenario {
+    pub fn new(config: SimConfig) -> Scenario {
+        let rng = config.seed | 1;
+        Scenario { config, rng, elapsed: 0 }
+    }
+
+    /// xorshift64: simulation noise needs to be cheap and repeatable, not cryptographic.
+    fn next_random(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    fn uniform(&mut self, low: i64, high: i64) -> i64 {
+        let span = (high - low).max(0) as u64 + 1;
+        low + (self.next_random() % span) as i64
+    }
+
+    /// Plans true second `second`, the `elapsed`-th since the receiver started.
+    pub fn second(&mut self, second: i64) -> SecondPlan {
+        let elapsed = self.elapsed;
+        self.elapsed += 1;
+        let jitter = i64::from(self.config.pps_jitter_ns);
+        let edge_jitter_ns = self.uniform(-jitter, jitter);
+        let (low, high) = self.config.nmea_latency_ms;
+        let nmea_latency_ns = self.uniform(i64::from(low), i64::from(high.max(low))) * 1_000_000;
+        let (every, lasting) = self.config.fix_loss;
+        let fix = every == 0 || elapsed < every || (elapsed % every) >= lasting;
+        let (jump_at, jump_by) = self.config.label_jump;
+        let offset = if jump_at > 0 && elapsed >= jump_at { jump_by } else { 0 };
+        SecondPlan {
+            edge_jitter_ns: self.config.pps.then_some(edge_jitter_ns),
+            nmea_latency_ns,
+            report: EpochReport { labelled_second: second + offset, fix, noise: elapsed },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_and_latency_stay_in_their_ranges() {
+        let mut scenario = Scenario::new(SimConfig { nmea_latency_ms: (100, 900), ..SimConfig::default() });
+        for s in 0..1000 {
+            let plan = scenario.second(s);
+            assert!(plan.edge_jitter_ns.unwrap().abs() <= 1_000);
+            assert!((100_000_000..=900_000_000).contains(&plan.nmea_latency_ns));
+            assert_eq!(plan.report.labelled_second, s);
+            assert!(plan.report.fix);
+        }
+    }
+
+    #[test]
+    fn fix_is_lost_and_recovered_on_schedule() {
+        let mut scenario = Scenario::new(SimConfig { fix_loss: (10, 3), ..SimConfig::default() });
+        let fixes: Vec<bool> = (0..25).map(|s| scenario.second(s).report.fix).collect();
+        let lost: Vec<usize> = fixes.iter().enumerate().filter(|(_, f)| !**f).map(|(i, _)| i).collect();
+        assert_eq!(lost, vec![10, 11, 12, 20, 21, 22]);
+    }
+
+    #[test]
+    fn labels_jump_from_the_configured_second() {
+        let mut scenario = Scenario::new(SimConfig { label_jump: (5, 1), ..SimConfig::default() });
+        let offsets: Vec<i64> = (0..8).map(|s| scenario.second(s).report.labelled_second - s).collect();
+        assert_eq!(offsets, vec![0, 0, 0, 0, 0, 1, 1, 1]);
+    }
+}

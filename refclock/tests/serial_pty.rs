@@ -1,0 +1,80 @@
+//! The serial shell reads the simulated receiver through a real pty, survives the pty going
+//! away and coming back, and reports the outage; pairing with the simulated PPS never emits a
+//! wrong second.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use refclock::link::LinkStatus;
+use refclock::nmea::DateWindow;
+use refclock::pairing::PairingConfig;
+use refclock::receiver::Receiver;
+use refclock::serial::{SerialConfig, SerialEvent, SerialReader};
+use refclock::sim::{SimConfig, SimulatedReceiver};
+use refclock::{Quality, Sample};
+
+enum Input {
+    Serial(SerialEvent),
+    Edge(i64),
+}
+
+#[test]
+fn reads_the_simulator_through_a_pty_and_survives_an_unplug() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("gnss0");
+    let (tx, rx) = mpsc::channel();
+    let edges = tx.clone();
+    let sim_config = SimConfig { nmea_latency_ms: (50, 300), ..SimConfig::default() };
+    let sim =
+        SimulatedReceiver::start(sim_config, &link, Box::new(move |t| drop(edges.send(Input::Edge(t)))))
+            .unwrap();
+    let serial_config =
+        SerialConfig { path: link.clone(), baud: 9600, silent_after: Duration::from_millis(1500) };
+    let _reader =
+        SerialReader::start(serial_config, Box::new(move |e| drop(tx.send(Input::Serial(e))))).unwrap();
+
+    let pairing = PairingConfig { nmea_delay_ns: 300_000_000, ..PairingConfig::default() };
+    let mut receiver = Receiver::new(DateWindow::default(), pairing, true);
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut statuses: Vec<LinkStatus> = Vec::new();
+    let mut unplugged_at = None;
+    let started = Instant::now();
+    let mut samples_after_replug = 0;
+    while started.elapsed() < Duration::from_secs(40) && samples_after_replug < 3 {
+        let Ok(input) = rx.recv_timeout(Duration::from_millis(500)) else { continue };
+        let mut out = Vec::new();
+        match input {
+            Input::Edge(t) => receiver.on_edge(t, &mut out),
+            Input::Serial(SerialEvent::Bytes { data, arrived }) => {
+                receiver.on_bytes(&data, arrived, &mut out)
+            }
+            Input::Serial(SerialEvent::Status(status)) => {
+                receiver.on_serial_status(status.clone());
+                statuses.push(status);
+            }
+        }
+        let replugged =
+            statuses.iter().skip_while(|s| !matches!(s, LinkStatus::Down { .. })).any(LinkStatus::is_up);
+        if replugged {
+            samples_after_replug += out.len();
+        }
+        samples.extend(out);
+        if unplugged_at.is_none() && samples.len() >= 3 {
+            sim.unplug(Duration::from_secs(3));
+            unplugged_at = Some(samples.len());
+        }
+    }
+
+    let before = unplugged_at.expect("no samples before the unplug");
+    assert!(samples_after_replug >= 3, "no samples after the replug; statuses: {statuses:?}");
+    let down = statuses.iter().position(|s| matches!(s, LinkStatus::Down { .. }));
+    let up_again = statuses.iter().rposition(LinkStatus::is_up);
+    assert!(down.is_some() && up_again > down, "outage not reported: {statuses:?}");
+    assert!(samples.len() > before);
+    for sample in &samples {
+        // Truth is the host clock: the edge of second S is at S plus at most 1 us of jitter.
+        assert_eq!(sample.quality, Quality::Pps);
+        assert!(sample.offset_nanos().abs() <= 1_000, "wrong second or offset: {sample:?}");
+    }
+    assert!(receiver.status().last_epoch.as_ref().is_some_and(|e| e.valid));
+}
