@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::clock::{observe_only_state, precision_from_step, system, ClockMode};
 use crate::config::Config;
+use crate::gnss::GnssTask;
 use crate::ntp::counters::{CountsSnapshot, ServerCounters};
 use crate::ntp::rate_limit::RateLimiter;
 use crate::ntp::server::{RatePolicy, Server};
@@ -24,6 +25,7 @@ pub struct Daemon {
     clock_task: JoinHandle<()>,
     stop: Arc<AtomicBool>,
     counters: Arc<ServerCounters>,
+    gnss: Option<GnssTask>,
 }
 
 impl Daemon {
@@ -76,7 +78,15 @@ impl Daemon {
             String::from_utf8_lossy(&announced.reference_id.0).trim_end_matches('\0'),
             announced.precision
         );
-        Ok(Daemon { udp, clock_task, stop, counters })
+        let gnss = match GnssTask::start(&config.refclock) {
+            Ok(gnss) => gnss,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                udp.join();
+                return Err(e);
+            }
+        };
+        Ok(Daemon { udp, clock_task, stop, counters, gnss })
     }
 
     pub fn local_addrs(&self) -> &[SocketAddr] {
@@ -90,6 +100,9 @@ impl Daemon {
     /// Stops every task and waits for them; returns the final counters.
     pub fn shutdown(self) -> CountsSnapshot {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(gnss) = self.gnss {
+            gnss.shutdown();
+        }
         self.udp.join();
         if self.clock_task.join().is_err() {
             tracing::error!("the clock task panicked");

@@ -5,5 +5,6 @@ pub mod clock;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod gnss;
 pub mod ntp;
 pub mod state;

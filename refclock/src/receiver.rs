@@ -59,6 +59,10 @@ impl Receiver {
 
     pub fn on_edge(&mut self, edge: LocalNanos, out: &mut Vec<Sample>) {
         self.status.edges += 1;
+        // Sources without a device to open (the simulator) report themselves by their edges.
+        if self.status.pps == Some(LinkStatus::Idle) {
+            self.status.pps = Some(LinkStatus::Up { since: edge.div_euclid(1_000_000_000) });
+        }
         self.pairing.push_edge(edge, out);
         self.refresh(out);
     }

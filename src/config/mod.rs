@@ -10,8 +10,11 @@ use crate::clock::ClockMode;
 use crate::ntp::access::{AccessList, Cidr};
 use crate::ntp::rate_limit::RateLimitSettings;
 
+mod refclock;
+pub use refclock::{Edge, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig};
+
 /// The configuration the daemon runs with when given none: the no-hardware demo.
-pub const EMBEDDED_DEFAULT: &str = include_str!("../configs/demo.toml");
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../configs/demo.toml");
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -20,6 +23,8 @@ pub struct Config {
     pub ntp: NtpConfig,
     #[serde(default)]
     pub clock: ClockConfig,
+    #[serde(default)]
+    pub refclock: RefclockConfig,
     #[serde(default)]
     pub log: LogConfig,
 }
@@ -289,6 +294,23 @@ mod tests {
             assert!(addr.ip().is_loopback(), "demo listens on loopback only: {addr}");
             assert!(addr.port() >= 1024, "demo needs no root: {addr}");
         }
+    }
+
+    #[test]
+    fn the_demo_uses_the_simulated_receiver() {
+        let c = Config::embedded_default().unwrap();
+        assert_eq!(c.refclock.kind, RefclockKind::Simulated);
+        assert!(c.refclock.simulator.pps);
+    }
+
+    #[test]
+    fn refclock_values_are_checked() {
+        let e = error_of("[refclock]\nkind = \"nmea\"\nnmea-window-ms = 600\n");
+        assert!(e.contains("line 3") && e.contains("`nmea-window-ms`"), "{e}");
+        let e = error_of("[refclock.simulator]\nnmea-latency-ms = [600, 100]\n");
+        assert!(e.contains("line 2") && e.contains("min <= max"), "{e}");
+        let e = error_of("[refclock]\nkind = \"ublox\"\n");
+        assert!(e.contains("line 2") && e.contains("ublox"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,181 @@
+//! `[refclock]`: which receiver, how it is wired, and the simulator's scenario.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+
+use super::in_range;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefclockKind {
+    /// No receiver: the server stays unsynchronised (or at `local-stratum`).
+    #[default]
+    None,
+    /// A real receiver: NMEA on `device`, PPS as `pps` says.
+    Nmea,
+    /// The built-in simulated receiver, over a pty; PPS as `[refclock.simulator]` says.
+    Simulated,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PpsKind {
+    /// NMEA only: milliseconds of error, announced as such.
+    #[default]
+    None,
+    /// `/dev/ppsN` from the pps-gpio overlay (or a serial line's DCD).
+    Kernel,
+    /// A GPIO line read directly, for boards without the overlay.
+    Gpio,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Edge {
+    #[default]
+    Assert,
+    Clear,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RefclockConfig {
+    #[serde(default)]
+    pub kind: RefclockKind,
+    #[serde(default = "default_device")]
+    pub device: PathBuf,
+    #[serde(default = "default_baud", deserialize_with = "baud")]
+    pub baud: u32,
+    #[serde(default)]
+    pub pps: PpsKind,
+    #[serde(default = "default_pps_device")]
+    pub pps_device: PathBuf,
+    #[serde(default = "default_gpio_chip")]
+    pub gpio_chip: PathBuf,
+    #[serde(default = "default_gpio_line", deserialize_with = "gpio_line")]
+    pub gpio_line: u32,
+    #[serde(default)]
+    pub edge: Edge,
+    /// When the NMEA for a second arrives relative to its edge; negative if before.
+    #[serde(default = "default_nmea_delay_ms", deserialize_with = "nmea_delay_ms")]
+    pub nmea_delay_ms: i32,
+    /// Half-width of the window around that delay; labels outside it are not used.
+    #[serde(default = "default_nmea_window_ms", deserialize_with = "nmea_window_ms")]
+    pub nmea_window_ms: u32,
+    #[serde(default)]
+    pub simulator: SimulatorConfig,
+}
+
+impl Default for RefclockConfig {
+    fn default() -> Self {
+        RefclockConfig {
+            kind: RefclockKind::None,
+            device: default_device(),
+            baud: default_baud(),
+            pps: PpsKind::None,
+            pps_device: default_pps_device(),
+            gpio_chip: default_gpio_chip(),
+            gpio_line: default_gpio_line(),
+            edge: Edge::Assert,
+            nmea_delay_ms: default_nmea_delay_ms(),
+            nmea_window_ms: default_nmea_window_ms(),
+            simulator: SimulatorConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SimulatorConfig {
+    /// NMEA arrives uniformly within [min, max] ms after its edge.
+    #[serde(default = "default_latency", deserialize_with = "latency")]
+    pub nmea_latency_ms: [u32; 2],
+    #[serde(default = "default_jitter", deserialize_with = "jitter")]
+    pub pps_jitter_ns: u32,
+    /// Whether the simulated receiver produces PPS edges.
+    #[serde(default = "yes")]
+    pub pps: bool,
+    /// Lose the fix every this many seconds (0: never) ...
+    #[serde(default)]
+    pub fix_loss_every_s: u32,
+    /// ... for this many seconds.
+    #[serde(default)]
+    pub fix_loss_for_s: u32,
+    /// From this second on (0: never), label every second wrongly by `label-jump-by-s`.
+    #[serde(default)]
+    pub label_jump_at_s: u32,
+    #[serde(default)]
+    pub label_jump_by_s: i64,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            nmea_latency_ms: default_latency(),
+            pps_jitter_ns: default_jitter(),
+            pps: true,
+            fix_loss_every_s: 0,
+            fix_loss_for_s: 0,
+            label_jump_at_s: 0,
+            label_jump_by_s: 0,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_device() -> PathBuf {
+    "/dev/serial0".into()
+}
+fn default_baud() -> u32 {
+    9600
+}
+fn default_pps_device() -> PathBuf {
+    "/dev/pps0".into()
+}
+fn default_gpio_chip() -> PathBuf {
+    "/dev/gpiochip0".into()
+}
+fn default_gpio_line() -> u32 {
+    4
+}
+fn default_nmea_delay_ms() -> i32 {
+    300
+}
+fn default_nmea_window_ms() -> u32 {
+    400
+}
+fn default_latency() -> [u32; 2] {
+    [50, 500]
+}
+fn default_jitter() -> u32 {
+    1_000
+}
+
+fn baud<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "baud", 1200..=921_600)
+}
+fn gpio_line<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "gpio-line", 0..=1023)
+}
+fn nmea_delay_ms<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    in_range(d, "nmea-delay-ms", -900..=990)
+}
+fn nmea_window_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    // Below 500 ms so neighbouring seconds' windows never overlap.
+    in_range(d, "nmea-window-ms", 10..=490)
+}
+fn jitter<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "pps-jitter-ns", 0..=100_000_000)
+}
+fn latency<'de, D: Deserializer<'de>>(d: D) -> Result<[u32; 2], D::Error> {
+    let [min, max] = <[u32; 2]>::deserialize(d)?;
+    if min > max || max > 990 {
+        return Err(serde::de::Error::custom(format!(
+            "`nmea-latency-ms` must be [min, max] with min <= max <= 990, not [{min}, {max}]"
+        )));
+    }
+    Ok([min, max])
+}

@@ -1,0 +1,230 @@
+//! The GNSS task: starts the configured receiver's shells, runs the pure receiver core on
+//! their events, and publishes its status. Samples go to the discipline once it exists; until
+//! then they are only reported (the served clock is not affected).
+
+use std::any::Any;
+use std::io;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use refclock::gpio::{GpioConfig, GpioReader};
+use refclock::link::{EdgeEvent, LinkStatus, Polarity};
+use refclock::nmea::DateWindow;
+use refclock::pairing::PairingConfig;
+use refclock::pps::{PpsConfig, PpsReader};
+use refclock::receiver::{Receiver, ReceiverStatus};
+use refclock::serial::{SerialConfig, SerialEvent, SerialReader};
+use refclock::sim::{now_nanos, SimConfig, SimulatedReceiver};
+
+use crate::config::{Edge, PpsKind, RefclockConfig, RefclockKind};
+
+/// The latest receiver status, for the status page and `stratum1ctl`.
+pub type SharedReceiverStatus = Arc<RwLock<Option<ReceiverStatus>>>;
+
+/// How often a summary line is logged while nothing changes.
+const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+enum Input {
+    Serial(SerialEvent),
+    Edge(EdgeEvent),
+    Stop,
+}
+
+/// A running shell, held only so that dropping it stops its thread.
+type Shell = Box<dyn Any + Send>;
+
+pub struct GnssTask {
+    status: SharedReceiverStatus,
+    stop: mpsc::Sender<Input>,
+    worker: JoinHandle<()>,
+    shells: Vec<Shell>,
+    /// The simulator's pty link lives here; removed at shutdown.
+    sim_dir: Option<PathBuf>,
+}
+
+impl GnssTask {
+    /// `None` when no receiver is configured.
+    pub fn start(config: &RefclockConfig) -> io::Result<Option<GnssTask>> {
+        if config.kind == RefclockKind::None {
+            return Ok(None);
+        }
+        let (tx, rx) = mpsc::channel::<Input>();
+        let serial_sink = {
+            let tx = tx.clone();
+            Box::new(move |event| drop(tx.send(Input::Serial(event))))
+        };
+        let mut sim_dir = None;
+        let (shells, with_pps): (Vec<Shell>, bool) = match config.kind {
+            RefclockKind::Simulated => {
+                let dir = std::env::temp_dir().join(format!("stratum1-sim-{}", std::process::id()));
+                std::fs::create_dir_all(&dir)?;
+                let link = dir.join("gnss0");
+                let tx = tx.clone();
+                let sim = SimulatedReceiver::start(
+                    simulator_config(config),
+                    &link,
+                    Box::new(move |edge| drop(tx.send(Input::Edge(EdgeEvent::Edge(edge))))),
+                )?;
+                let serial = SerialReader::start(serial_config(link, 9600), serial_sink)?;
+                sim_dir = Some(dir);
+                (vec![Box::new(serial), Box::new(sim)], config.simulator.pps)
+            }
+            _ => {
+                let serial =
+                    SerialReader::start(serial_config(config.device.clone(), config.baud), serial_sink)?;
+                let mut shells: Vec<Shell> = vec![Box::new(serial)];
+                let pps = start_pps(config, tx.clone())?;
+                let with_pps = pps.is_some();
+                shells.extend(pps);
+                (shells, with_pps)
+            }
+        };
+        let pairing = PairingConfig {
+            nmea_delay_ns: i64::from(config.nmea_delay_ms) * 1_000_000,
+            window_ns: i64::from(config.nmea_window_ms) * 1_000_000,
+            ..PairingConfig::default()
+        };
+        let receiver = Receiver::new(DateWindow::default(), pairing, with_pps);
+        let status: SharedReceiverStatus = Arc::new(RwLock::new(None));
+        let worker = {
+            let status = status.clone();
+            std::thread::Builder::new().name("gnss".into()).spawn(move || run(receiver, rx, status))?
+        };
+        tracing::info!(
+            "gnss: {:?} receiver started (PPS: {})",
+            config.kind,
+            if with_pps { "yes" } else { "no" }
+        );
+        Ok(Some(GnssTask { status, stop: tx, worker, shells, sim_dir }))
+    }
+
+    pub fn status(&self) -> SharedReceiverStatus {
+        self.status.clone()
+    }
+
+    pub fn shutdown(self) {
+        let _ = self.stop.send(Input::Stop);
+        if self.worker.join().is_err() {
+            tracing::error!("the gnss task panicked");
+        }
+        drop(self.shells);
+        if let Some(dir) = self.sim_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn serial_config(path: PathBuf, baud: u32) -> SerialConfig {
+    SerialConfig { path, baud, silent_after: Duration::from_secs(3) }
+}
+
+fn simulator_config(config: &RefclockConfig) -> SimConfig {
+    let sim = &config.simulator;
+    SimConfig {
+        nmea_latency_ms: (sim.nmea_latency_ms[0], sim.nmea_latency_ms[1]),
+        pps_jitter_ns: sim.pps_jitter_ns,
+        pps: sim.pps,
+        fix_loss: (sim.fix_loss_every_s, sim.fix_loss_for_s),
+        label_jump: (sim.label_jump_at_s, sim.label_jump_by_s),
+        seed: u64::from(std::process::id()),
+    }
+}
+
+fn start_pps(config: &RefclockConfig, tx: mpsc::Sender<Input>) -> io::Result<Option<Shell>> {
+    let polarity = match config.edge {
+        Edge::Assert => Polarity::Assert,
+        Edge::Clear => Polarity::Clear,
+    };
+    let sink = Box::new(move |event| drop(tx.send(Input::Edge(event))));
+    Ok(match config.pps {
+        PpsKind::None => None,
+        PpsKind::Kernel => {
+            let pps = PpsConfig { path: config.pps_device.clone(), polarity };
+            Some(Box::new(PpsReader::start(pps, sink)?))
+        }
+        PpsKind::Gpio => {
+            let gpio = GpioConfig { chip: config.gpio_chip.clone(), line: config.gpio_line, polarity };
+            Some(Box::new(GpioReader::start(gpio, sink)?))
+        }
+    })
+}
+
+fn run(mut receiver: Receiver, rx: mpsc::Receiver<Input>, shared: SharedReceiverStatus) {
+    let mut reported = Summary::default();
+    let mut last_summary = Instant::now();
+    let mut samples = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(Input::Serial(SerialEvent::Bytes { data, arrived })) => {
+                receiver.on_bytes(&data, arrived, &mut samples)
+            }
+            Ok(Input::Serial(SerialEvent::Status(link))) => receiver.on_serial_status(link),
+            Ok(Input::Edge(EdgeEvent::Edge(edge))) => receiver.on_edge(edge, &mut samples),
+            Ok(Input::Edge(EdgeEvent::Status(link))) => receiver.on_pps_status(link),
+            Err(RecvTimeoutError::Timeout) => receiver.on_tick(now_nanos(), &mut samples),
+        }
+        samples.clear();
+        let status = receiver.status();
+        let summary = Summary::of(status);
+        if summary != reported || last_summary.elapsed() >= SUMMARY_EVERY {
+            tracing::info!("gnss: {}", describe(status));
+            reported = summary;
+            last_summary = Instant::now();
+        }
+        if let Ok(mut shared) = shared.write() {
+            *shared = Some(status.clone());
+        }
+    }
+}
+
+/// The parts of the status whose change is worth a log line.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Summary {
+    serial: Option<String>,
+    pps: Option<String>,
+    mode: Option<u8>,
+    locked: bool,
+}
+
+impl Summary {
+    fn of(status: &ReceiverStatus) -> Summary {
+        let link_kind = |l: &LinkStatus| match l {
+            LinkStatus::Down { error, .. } => format!("down: {error}"),
+            other => format!("{other}").split(' ').next().unwrap_or_default().to_owned(),
+        };
+        Summary {
+            serial: Some(link_kind(&status.serial)),
+            pps: status.pps.as_ref().map(link_kind),
+            mode: status.last_epoch.as_ref().map(|e| e.mode as u8),
+            locked: status.locked,
+        }
+    }
+}
+
+/// One line an operator can read: link states, fix, satellites, lock and the last offset.
+pub fn describe(status: &ReceiverStatus) -> String {
+    let fix = match status.last_epoch.as_ref() {
+        None => "no epoch yet".to_owned(),
+        Some(epoch) => format!(
+            "{} fix ({}), {} used / {} in view",
+            match epoch.mode as u8 {
+                3 => "3D",
+                2 => "2D",
+                _ => "no",
+            },
+            epoch.rfc3339().unwrap_or_else(|| "undated".into()),
+            epoch.satellites_used.unwrap_or(0),
+            epoch.satellites_in_view()
+        ),
+    };
+    let pps = status.pps.as_ref().map_or("none".to_owned(), ToString::to_string);
+    let lock = match (status.locked, status.last_sample) {
+        (true, Some(sample)) => format!("locked, offset {:+.1} us", sample.offset_nanos() as f64 / 1000.0),
+        _ => "not locked".to_owned(),
+    };
+    format!("serial {}, pps {pps}, {fix}, {lock}", status.serial)
+}
