@@ -78,3 +78,24 @@ fn reads_the_simulator_through_a_pty_and_survives_an_unplug() {
     }
     assert!(receiver.status().last_epoch.as_ref().is_some_and(|e| e.valid));
 }
+
+#[test]
+fn a_silent_line_is_reported_and_recovers_when_data_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("quiet0");
+    let mut pty = refclock::sim::pty::Pty::open().unwrap();
+    std::os::unix::fs::symlink(pty.slave_path(), &link).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let config = SerialConfig { path: link, baud: 115_200, silent_after: Duration::from_millis(600) };
+    let _reader = SerialReader::start(config, Box::new(move |e| drop(tx.send(e)))).unwrap();
+    let next_status = || loop {
+        match rx.recv_timeout(Duration::from_secs(5)).expect("a status within 5 s") {
+            SerialEvent::Status(status) => return status,
+            SerialEvent::Bytes { .. } => {}
+        }
+    };
+    assert!(next_status().is_up());
+    assert!(matches!(next_status(), LinkStatus::Silent { .. }));
+    pty.write_lossy(b"$GPTXT,01,01,02,hello*00\r\n").unwrap();
+    assert!(next_status().is_up(), "data after silence brings the line back up");
+}
