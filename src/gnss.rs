@@ -126,6 +126,7 @@ fn simulator_config(config: &RefclockConfig) -> SimConfig {
     SimConfig {
         nmea_latency_ms: (sim.nmea_latency_ms[0], sim.nmea_latency_ms[1]),
         pps_jitter_ns: sim.pps_jitter_ns,
+        late_edges: (sim.late_pps_percent / 100.0, sim.late_pps_max_us * 1_000),
         pps: sim.pps,
         fix_loss: (sim.fix_loss_every_s, sim.fix_loss_for_s),
         label_jump: (sim.label_jump_at_s, sim.label_jump_by_s),

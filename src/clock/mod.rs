@@ -5,6 +5,12 @@
 //! (stratum 16, LI 3), unless the operator deliberately declares a local stratum, as chrony's
 //! `local stratum N` does.
 
+pub mod accuracy;
+pub mod discipline;
+pub mod filter;
+pub mod oscillator;
+pub mod sim_clock;
+pub mod simulation;
 pub mod system;
 
 use crate::ntp::packet::{LeapIndicator, ReferenceId};

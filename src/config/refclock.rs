@@ -91,8 +91,15 @@ pub struct SimulatorConfig {
     /// NMEA arrives uniformly within [min, max] ms after its edge.
     #[serde(default = "default_latency", deserialize_with = "latency")]
     pub nmea_latency_ms: [u32; 2],
+    /// PPS timestamp jitter: Gaussian, this standard deviation.
     #[serde(default = "default_jitter", deserialize_with = "jitter")]
     pub pps_jitter_ns: u32,
+    /// Percentage of edges whose interrupt is served late ...
+    #[serde(default = "default_late_percent", deserialize_with = "late_percent")]
+    pub late_pps_percent: f64,
+    /// ... by up to this many microseconds (uniform).
+    #[serde(default = "default_late_max_us", deserialize_with = "late_max_us")]
+    pub late_pps_max_us: u32,
     /// Whether the simulated receiver produces PPS edges.
     #[serde(default = "yes")]
     pub pps: bool,
@@ -114,6 +121,8 @@ impl Default for SimulatorConfig {
         SimulatorConfig {
             nmea_latency_ms: default_latency(),
             pps_jitter_ns: default_jitter(),
+            late_pps_percent: default_late_percent(),
+            late_pps_max_us: default_late_max_us(),
             pps: true,
             fix_loss_every_s: 0,
             fix_loss_for_s: 0,
@@ -153,6 +162,12 @@ fn default_latency() -> [u32; 2] {
 fn default_jitter() -> u32 {
     1_000
 }
+fn default_late_percent() -> f64 {
+    1.0
+}
+fn default_late_max_us() -> u32 {
+    100
+}
 
 fn baud<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     in_range(d, "baud", 1200..=921_600)
@@ -169,6 +184,12 @@ fn nmea_window_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 }
 fn jitter<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     in_range(d, "pps-jitter-ns", 0..=100_000_000)
+}
+fn late_percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    in_range(d, "late-pps-percent", 0.0..=100.0)
+}
+fn late_max_us<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "late-pps-max-us", 0..=900_000)
 }
 fn latency<'de, D: Deserializer<'de>>(d: D) -> Result<[u32; 2], D::Error> {
     let [min, max] = <[u32; 2]>::deserialize(d)?;

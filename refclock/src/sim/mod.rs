@@ -7,6 +7,7 @@
 
 pub mod nmea_out;
 pub mod pty;
+pub mod rng;
 pub mod scenario;
 
 use std::io;

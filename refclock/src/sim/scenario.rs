@@ -1,14 +1,19 @@
-//! What the simulated receiver does each second (pure, seeded): edge jitter, NMEA latency,
-//! fix loss and recovery, and a label jump.
+//! What the simulated receiver does each second (pure, seeded): edge jitter, late interrupts,
+//! NMEA latency, fix loss and recovery, and a label jump.
 
 use super::nmea_out::EpochReport;
+use super::rng::SimRng;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
     /// NMEA arrives this long after its edge: uniformly within [min, max] milliseconds.
     pub nmea_latency_ms: (u32, u32),
-    /// PPS edge jitter, uniformly within +-this many nanoseconds (a Pi's GPIO IRQ: ~1 us).
+    /// PPS timestamp jitter: Gaussian with this standard deviation in nanoseconds (a Pi's GPIO
+    /// interrupt: about 1 us).
     pub pps_jitter_ns: u32,
+    /// The fraction of edges whose interrupt is served late, and by up to how many nanoseconds
+    /// (uniform): a busy Pi delays some interrupts by tens of microseconds.
+    pub late_edges: (f64, u32),
     /// Whether PPS edges are produced at all.
     pub pps: bool,
     /// Lose the fix every `.0` seconds for `.1` seconds (0 = never).
@@ -23,6 +28,7 @@ impl Default for SimConfig {
         SimConfig {
             nmea_latency_ms: (50, 500),
             pps_jitter_ns: 1_000,
+            late_edges: (0.01, 100_000),
             pps: true,
             fix_loss: (0, 0),
             label_jump: (0, 0),
@@ -42,37 +48,27 @@ pub struct SecondPlan {
 
 pub struct Scenario {
     config: SimConfig,
-    rng: u64,
+    rng: SimRng,
     elapsed: u32,
 }
 
 impl Scenario {
     pub fn new(config: SimConfig) -> Scenario {
-        let rng = config.seed | 1;
+        let rng = SimRng::new(config.seed);
         Scenario { config, rng, elapsed: 0 }
-    }
-
-    /// xorshift64: simulation noise needs to be cheap and repeatable, not cryptographic.
-    fn next_random(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
-    }
-
-    fn uniform(&mut self, low: i64, high: i64) -> i64 {
-        let span = (high - low).max(0) as u64 + 1;
-        low + (self.next_random() % span) as i64
     }
 
     /// Plans true second `second`, the `elapsed`-th since the receiver started.
     pub fn second(&mut self, second: i64) -> SecondPlan {
         let elapsed = self.elapsed;
         self.elapsed += 1;
-        let jitter = i64::from(self.config.pps_jitter_ns);
-        let edge_jitter_ns = self.uniform(-jitter, jitter);
+        let mut edge_jitter_ns = (self.rng.normal() * f64::from(self.config.pps_jitter_ns)).round() as i64;
+        let (late_fraction, late_max_ns) = self.config.late_edges;
+        if self.rng.chance(late_fraction) {
+            edge_jitter_ns += self.rng.uniform(1, i64::from(late_max_ns.max(1)));
+        }
         let (low, high) = self.config.nmea_latency_ms;
-        let nmea_latency_ns = self.uniform(i64::from(low), i64::from(high.max(low))) * 1_000_000;
+        let nmea_latency_ns = self.rng.uniform(i64::from(low), i64::from(high.max(low))) * 1_000_000;
         let (every, lasting) = self.config.fix_loss;
         let fix = every == 0 || elapsed < every || (elapsed % every) >= lasting;
         let (jump_at, jump_by) = self.config.label_jump;
@@ -90,15 +86,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn jitter_and_latency_stay_in_their_ranges() {
-        let mut scenario = Scenario::new(SimConfig { nmea_latency_ms: (100, 900), ..SimConfig::default() });
-        for s in 0..1000 {
+    fn jitter_late_edges_and_latency_follow_the_config() {
+        let config =
+            SimConfig { nmea_latency_ms: (100, 900), late_edges: (0.05, 50_000), ..SimConfig::default() };
+        let mut scenario = Scenario::new(config);
+        let n = 20_000;
+        let mut late = 0;
+        let mut on_time = Vec::new();
+        for s in 0..n {
             let plan = scenario.second(s);
-            assert!(plan.edge_jitter_ns.unwrap().abs() <= 1_000);
+            let jitter = plan.edge_jitter_ns.unwrap();
+            // Beyond 8 sigma only a late interrupt can explain it, and it is never early.
+            if jitter > 8_000 {
+                assert!(jitter <= 50_000 + 8_000);
+                late += 1;
+            } else {
+                assert!(jitter > -8_000);
+                on_time.push(jitter as f64);
+            }
             assert!((100_000_000..=900_000_000).contains(&plan.nmea_latency_ns));
             assert_eq!(plan.report.labelled_second, s);
             assert!(plan.report.fix);
         }
+        let fraction = f64::from(late) / n as f64;
+        assert!((0.04..0.06).contains(&fraction), "late fraction {fraction}");
+        let rms = (on_time.iter().map(|j| j * j).sum::<f64>() / on_time.len() as f64).sqrt();
+        assert!((900.0..1_100.0).contains(&rms), "jitter rms {rms} ns");
     }
 
     #[test]

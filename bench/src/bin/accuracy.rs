@@ -1,0 +1,57 @@
+//! stratum1-accuracy: the discipline's accuracy in simulation (the scenario is documented in
+//! `stratum1::clock::accuracy`), over many seeds. Prints each run and the median and worst of
+//! every figure. Usage: stratum1-accuracy [--seeds N]
+use stratum1::clock::accuracy::{self, AccuracyReport, Timeline};
+
+fn main() {
+    let mut seeds = 20u64;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next().and_then(|v| v.parse().ok())) {
+            ("--seeds", Some(n)) if n > 0 => seeds = n,
+            _ => {
+                eprintln!("usage: stratum1-accuracy [--seeds N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let timeline = Timeline::STANDARD;
+    println!(
+        "seed  lock_s  rms_ns  max_ns  holdover_1h_us  relock_s  min_margin_ns  (locked 0..{} s, holdover {}..{} s)",
+        timeline.holdover_from, timeline.holdover_from, timeline.holdover_to
+    );
+    let reports: Vec<AccuracyReport> = (1..=seeds)
+        .map(|seed| {
+            let r = accuracy::run(accuracy::scenario(seed, timeline), timeline);
+            println!(
+                "{seed:>4}  {:>6}  {:>6.0}  {:>6.0}  {:>14.1}  {:>8}  {:>13.0}",
+                show(r.lock_after_s),
+                r.rms_ns,
+                r.max_ns,
+                r.holdover_error_ns / 1e3,
+                show(r.relock_after_s),
+                r.min_margin_ns
+            );
+            r
+        })
+        .collect();
+    let figure = |name: &str, unit: &str, worst_is_max: bool, f: &dyn Fn(&AccuracyReport) -> f64| {
+        let mut values: Vec<f64> = reports.iter().map(f).collect();
+        values.sort_by(f64::total_cmp);
+        let median = values[values.len() / 2];
+        let worst = if worst_is_max { values[values.len() - 1] } else { values[0] };
+        println!("{name:<34} median {median:>10.1} {unit:<3} worst {worst:>10.1} {unit}");
+    };
+    println!("\nover {seeds} seeds:");
+    let missing = f64::INFINITY;
+    figure("time to lock", "s", true, &|r| r.lock_after_s.map_or(missing, f64::from));
+    figure("RMS error after lock", "ns", true, &|r| r.rms_ns);
+    figure("max error after lock", "ns", true, &|r| r.max_ns);
+    figure("error after 1 h holdover", "us", true, &|r| r.holdover_error_ns / 1e3);
+    figure("relock after PPS returns", "s", true, &|r| r.relock_after_s.map_or(missing, f64::from));
+    figure("min(announced bound - true error)", "ns", false, &|r| r.min_margin_ns);
+}
+
+fn show(value: Option<u32>) -> String {
+    value.map_or("never".into(), |v| v.to_string())
+}
