@@ -5,24 +5,21 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::clock::task::ClockTask;
 use crate::clock::{observe_only_state, precision_from_step, system, ClockMode};
 use crate::config::Config;
-use crate::gnss::GnssTask;
+use crate::gnss::{ClockLink, GnssTask};
 use crate::ntp::counters::{CountsSnapshot, ServerCounters};
 use crate::ntp::rate_limit::RateLimiter;
 use crate::ntp::server::{RatePolicy, Server};
 use crate::ntp::udp::{Shared, UdpService};
 use crate::state::SharedServedClock;
 
-/// How often the clock task refreshes the announced state.
-const CLOCK_UPDATE_INTERVAL: Duration = Duration::from_secs(1);
-
 pub struct Daemon {
     udp: UdpService,
-    clock_task: JoinHandle<()>,
+    clock_task: ClockTask,
     stop: Arc<AtomicBool>,
     counters: Arc<ServerCounters>,
     gnss: Option<GnssTask>,
@@ -32,19 +29,12 @@ impl Daemon {
     pub fn start(config: &Config) -> io::Result<Daemon> {
         let stop = Arc::new(AtomicBool::new(false));
         let precision = precision_from_step(system::measure_reading_step());
-        let local_stratum = config.clock.local_stratum;
-        let clock =
-            Arc::new(SharedServedClock::new(observe_only_state(local_stratum, precision, system::now())));
-        // Observe-only is the one mode so far; a steering mode will have to be handled here.
-        let ClockMode::ObserveOnly = config.clock.mode;
-        let clock_task = {
-            let (clock, stop) = (clock.clone(), stop.clone());
-            std::thread::Builder::new().name("clock".into()).spawn(move || {
-                while !sleep_unless_stopped(&stop, CLOCK_UPDATE_INTERVAL) {
-                    clock.set(observe_only_state(local_stratum, precision, system::now()));
-                }
-            })?
-        };
+        let clock = Arc::new(SharedServedClock::new(observe_only_state(
+            config.clock.local_stratum,
+            precision,
+            system::now(),
+        )));
+        let clock_task = ClockTask::start(&config.clock, clock.clone(), precision)?;
 
         let rate_config = &config.ntp.rate_limit;
         let rate = rate_config.enabled.then(|| {
@@ -64,6 +54,7 @@ impl Daemon {
             Ok(udp) => udp,
             Err(e) => {
                 stop.store(true, Ordering::Relaxed);
+                clock_task.shutdown();
                 return Err(e);
             }
         };
@@ -73,16 +64,28 @@ impl Daemon {
             tracing::info!("serving NTP on udp://{addr} ({workers} workers)");
         }
         tracing::info!(
-            "clock: observe-only (the host clock is never adjusted); announcing stratum {} refid {}, precision 2^{}",
+            "clock: {}; announcing stratum {} refid {}, precision 2^{}",
+            match config.clock.mode {
+                ClockMode::ObserveOnly => "observe-only (the host clock is never adjusted)",
+                ClockMode::Simulated =>
+                    "simulated (a simulated clock is steered; the host clock is only read)",
+                ClockMode::Kernel => "kernel (the host clock is steered)",
+            },
             announced.stratum,
             String::from_utf8_lossy(&announced.reference_id.0).trim_end_matches('\0'),
             announced.precision
         );
-        let gnss = match GnssTask::start(&config.refclock) {
+        let clock_link = ClockLink {
+            samples: clock_task.sample_sink(),
+            steps: clock_task.steps(),
+            simulated: clock_task.simulated_clock(),
+        };
+        let gnss = match GnssTask::start(&config.refclock, clock_link) {
             Ok(gnss) => gnss,
             Err(e) => {
                 stop.store(true, Ordering::Relaxed);
                 udp.join();
+                clock_task.shutdown();
                 return Err(e);
             }
         };
@@ -104,23 +107,7 @@ impl Daemon {
             gnss.shutdown();
         }
         self.udp.join();
-        if self.clock_task.join().is_err() {
-            tracing::error!("the clock task panicked");
-        }
+        self.clock_task.shutdown();
         self.counters.snapshot()
     }
-}
-
-/// Sleeps for `duration` in short steps; returns true as soon as `stop` is set.
-fn sleep_unless_stopped(stop: &AtomicBool, duration: Duration) -> bool {
-    let step = Duration::from_millis(100);
-    let mut slept = Duration::ZERO;
-    while slept < duration {
-        if stop.load(Ordering::Relaxed) {
-            return true;
-        }
-        std::thread::sleep(step);
-        slept += step;
-    }
-    stop.load(Ordering::Relaxed)
 }

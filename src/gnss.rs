@@ -1,10 +1,10 @@
 //! The GNSS task: starts the configured receiver's shells, runs the pure receiver core on
-//! their events, and publishes its status. Samples go to the discipline once it exists; until
-//! then they are only reported (the served clock is not affected).
+//! their events, sends its samples to the clock task and publishes its status.
 
 use std::any::Any;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 use refclock::gpio::{GpioConfig, GpioReader};
 use refclock::link::{EdgeEvent, LinkStatus, Polarity};
 use refclock::nmea::DateWindow;
-use refclock::pairing::PairingConfig;
+use refclock::pairing::{LocalNanos, PairingConfig};
 use refclock::pps::{PpsConfig, PpsReader};
 use refclock::receiver::{Receiver, ReceiverStatus};
 use refclock::serial::{SerialConfig, SerialEvent, SerialReader};
 use refclock::sim::{now_nanos, SimConfig, SimulatedReceiver};
 
+use crate::clock::task::{SampleSink, SharedSimulatedClock};
 use crate::config::{Edge, PpsKind, RefclockConfig, RefclockKind};
 
 /// The latest receiver status, for the status page and `stratum1ctl`.
@@ -31,6 +32,15 @@ enum Input {
     Serial(SerialEvent),
     Edge(EdgeEvent),
     Stop,
+}
+
+/// What the GNSS task shares with the clock task.
+pub struct ClockLink {
+    pub samples: SampleSink,
+    /// Bumped at each clock step: pending edges are then on the old time scale.
+    pub steps: Arc<AtomicU64>,
+    /// In simulated mode, the simulated clock stamps the simulated receiver's edges and reads.
+    pub simulated: Option<SharedSimulatedClock>,
 }
 
 /// A running shell, held only so that dropping it stops its thread.
@@ -47,7 +57,7 @@ pub struct GnssTask {
 
 impl GnssTask {
     /// `None` when no receiver is configured.
-    pub fn start(config: &RefclockConfig) -> io::Result<Option<GnssTask>> {
+    pub fn start(config: &RefclockConfig, clock: ClockLink) -> io::Result<Option<GnssTask>> {
         if config.kind == RefclockKind::None {
             return Ok(None);
         }
@@ -91,7 +101,7 @@ impl GnssTask {
         let status: SharedReceiverStatus = Arc::new(RwLock::new(None));
         let worker = {
             let status = status.clone();
-            std::thread::Builder::new().name("gnss".into()).spawn(move || run(receiver, rx, status))?
+            std::thread::Builder::new().name("gnss".into()).spawn(move || run(receiver, rx, status, clock))?
         };
         tracing::info!(
             "gnss: {:?} receiver started (PPS: {})",
@@ -153,22 +163,36 @@ fn start_pps(config: &RefclockConfig, tx: mpsc::Sender<Input>) -> io::Result<Opt
     })
 }
 
-fn run(mut receiver: Receiver, rx: mpsc::Receiver<Input>, shared: SharedReceiverStatus) {
+fn run(mut receiver: Receiver, rx: mpsc::Receiver<Input>, shared: SharedReceiverStatus, clock: ClockLink) {
     let mut reported = Summary::default();
     let mut last_summary = Instant::now();
     let mut samples = Vec::new();
+    let mut steps_seen = clock.steps.load(Ordering::Relaxed);
+    // The simulated receiver's times are host times; the simulated clock says what it read.
+    let local = |host: LocalNanos| match &clock.simulated {
+        Some(sim) => sim.lock().map_or(host, |mut c| c.read(host)),
+        None => host,
+    };
     loop {
-        match rx.recv_timeout(Duration::from_secs(1)) {
+        let input = rx.recv_timeout(Duration::from_secs(1));
+        let steps = clock.steps.load(Ordering::Relaxed);
+        if steps != steps_seen {
+            receiver.on_clock_step();
+            steps_seen = steps;
+        }
+        match input {
             Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(Input::Serial(SerialEvent::Bytes { data, arrived })) => {
-                receiver.on_bytes(&data, arrived, &mut samples)
+                receiver.on_bytes(&data, local(arrived), &mut samples)
             }
             Ok(Input::Serial(SerialEvent::Status(link))) => receiver.on_serial_status(link),
-            Ok(Input::Edge(EdgeEvent::Edge(edge))) => receiver.on_edge(edge, &mut samples),
+            Ok(Input::Edge(EdgeEvent::Edge(edge))) => receiver.on_edge(local(edge), &mut samples),
             Ok(Input::Edge(EdgeEvent::Status(link))) => receiver.on_pps_status(link),
-            Err(RecvTimeoutError::Timeout) => receiver.on_tick(now_nanos(), &mut samples),
+            Err(RecvTimeoutError::Timeout) => receiver.on_tick(local(now_nanos()), &mut samples),
         }
-        samples.clear();
+        for sample in samples.drain(..) {
+            clock.samples.send(sample);
+        }
         let status = receiver.status();
         let summary = Summary::of(status);
         if summary != reported || last_summary.elapsed() >= SUMMARY_EVERY {

@@ -24,7 +24,7 @@ fn reads_the_simulator_through_a_pty_and_survives_an_unplug() {
     let link = dir.path().join("gnss0");
     let (tx, rx) = mpsc::channel();
     let edges = tx.clone();
-    let sim_config = SimConfig { nmea_latency_ms: (50, 300), ..SimConfig::default() };
+    let sim_config = SimConfig { nmea_latency_ms: (50, 300), late_edges: (0.0, 0), ..SimConfig::default() };
     let sim =
         SimulatedReceiver::start(sim_config, &link, Box::new(move |t| drop(edges.send(Input::Edge(t)))))
             .unwrap();
@@ -72,9 +72,9 @@ fn reads_the_simulator_through_a_pty_and_survives_an_unplug() {
     assert!(down.is_some() && up_again > down, "outage not reported: {statuses:?}");
     assert!(samples.len() > before);
     for sample in &samples {
-        // Truth is the host clock: the edge of second S is at S plus at most 1 us of jitter.
+        // Truth is the host clock: the edge of second S is at S plus 1 us (sigma) of jitter.
         assert_eq!(sample.quality, Quality::Pps);
-        assert!(sample.offset_nanos().abs() <= 1_000, "wrong second or offset: {sample:?}");
+        assert!(sample.offset_nanos().abs() <= 6_000, "wrong second or offset: {sample:?}");
     }
     assert!(receiver.status().last_epoch.as_ref().is_some_and(|e| e.valid));
 }

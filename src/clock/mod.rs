@@ -8,10 +8,15 @@
 pub mod accuracy;
 pub mod discipline;
 pub mod filter;
+pub mod kernel;
+pub mod leap;
 pub mod oscillator;
+pub mod persist;
+pub mod served;
 pub mod sim_clock;
 pub mod simulation;
 pub mod system;
+pub mod task;
 
 use crate::ntp::packet::{LeapIndicator, ReferenceId};
 use crate::ntp::timestamp::{NtpShort, NtpTimestamp};
@@ -21,8 +26,14 @@ use crate::state::ServedClock;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClockMode {
-    /// Read the host clock, never adjust it (like `chronyd -x`). Demo and tests use this.
+    /// Read the host clock, never adjust it (like `chronyd -x`): everything is estimated and
+    /// announced, nothing is steered.
     ObserveOnly,
+    /// Steer a simulated clock and oscillator; the host clock plays the reference and is only
+    /// read. The demo and the tests use this or observe-only.
+    Simulated,
+    /// Steer the host clock through `clock_adjtime` (the appliance; needs CAP_SYS_TIME).
+    Kernel,
 }
 
 /// The reference id of a declared local stratum, as chrony shows it for `local`.
@@ -52,7 +63,7 @@ pub fn precision_from_step(step_nanos: u64) -> i8 {
 }
 
 /// 2^exponent seconds in nanoseconds, rounded up.
-fn precision_nanos(exponent: i8) -> u64 {
+pub(crate) fn precision_nanos(exponent: i8) -> u64 {
     (2f64.powi(i32::from(exponent)) * 1e9).ceil() as u64
 }
 

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::clock::ClockMode;
 use crate::ntp::access::{AccessList, Cidr};
 use crate::ntp::rate_limit::RateLimitSettings;
 
+mod clock;
 mod refclock;
+pub use clock::{ClockConfig, ClockSimulatorConfig};
 pub use refclock::{Edge, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig};
 
 /// The configuration the daemon runs with when given none: the no-hardware demo.
@@ -127,23 +128,6 @@ impl RateLimitConfig {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct ClockConfig {
-    #[serde(default = "default_clock_mode")]
-    pub mode: ClockMode,
-    /// Announce this stratum from the host clock with no reference (chrony's `local stratum`).
-    /// Only for an operator who vouches for the host clock; unset means stratum 16 until locked.
-    #[serde(default, deserialize_with = "local_stratum")]
-    pub local_stratum: Option<u8>,
-}
-
-impl Default for ClockConfig {
-    fn default() -> Self {
-        ClockConfig { mode: default_clock_mode(), local_stratum: None }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct LogConfig {
     #[serde(default = "default_log_level")]
     pub level: LogLevel,
@@ -220,15 +204,12 @@ fn default_ipv6_prefix() -> u8 {
 fn default_clients_tracked() -> usize {
     65_536
 }
-fn default_clock_mode() -> ClockMode {
-    ClockMode::ObserveOnly
-}
 fn default_log_level() -> LogLevel {
     LogLevel::Info
 }
 
 /// Reads a number and checks it is within `range`, naming `key` in the error.
-fn in_range<'de, D, T>(d: D, key: &str, range: std::ops::RangeInclusive<T>) -> Result<T, D::Error>
+pub(crate) fn in_range<'de, D, T>(d: D, key: &str, range: std::ops::RangeInclusive<T>) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + PartialOrd + std::fmt::Display,
@@ -266,9 +247,6 @@ fn ipv6_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
 fn clients_tracked<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     in_range(d, "clients-tracked", 16..=(1 << 24))
 }
-fn local_stratum<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
-    in_range(d, "local-stratum", 1..=15).map(Some)
-}
 fn non_empty_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
     let listen = Vec::<SocketAddr>::deserialize(d)?;
     if listen.is_empty() {
@@ -288,7 +266,7 @@ mod tests {
     #[test]
     fn the_embedded_demo_config_is_valid_and_safe() {
         let c = Config::embedded_default().unwrap();
-        assert_eq!(c.clock.mode, ClockMode::ObserveOnly);
+        assert_ne!(c.clock.mode, crate::clock::ClockMode::Kernel, "the demo never steers the host clock");
         assert_eq!(c.clock.local_stratum, None, "the demo must not claim a stratum from nothing");
         for addr in &c.ntp.listen {
             assert!(addr.ip().is_loopback(), "demo listens on loopback only: {addr}");

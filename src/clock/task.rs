@@ -1,0 +1,360 @@
+//! The clock task: samples in, the discipline run once a second, its steering applied to the
+//! configured clock, and the announced state published. The only place that knows which clock
+//! is steered: observe-only (none), simulated, or the kernel's.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use refclock::Sample;
+
+use super::discipline::{Discipline, DisciplineCounts, Estimate, LockState, Steering};
+use super::filter::Nanos;
+use super::kernel::{self, KernelStatus};
+use super::leap::{LeapSeconds, LeapStatus};
+use super::oscillator::Oscillator;
+use super::persist::{ClockMemory, HistoryPoint};
+use super::served::served_state;
+use super::sim_clock::SimulatedClock;
+use super::{system, ClockMode};
+use crate::config::ClockConfig;
+use crate::state::SharedServedClock;
+
+const NANOS_PER_SEC: i64 = 1_000_000_000;
+const TICK: Duration = Duration::from_secs(1);
+const HISTORY_EVERY_S: i64 = 60;
+const SAVE_EVERY_S: i64 = 600;
+
+/// The simulated clock of `mode = "simulated"`, shared with the GNSS task, which stamps the
+/// simulated receiver's edges and serial reads with it.
+pub type SharedSimulatedClock = Arc<Mutex<SimulatedClock>>;
+
+/// What the status page and `stratum1ctl` show about the clock.
+#[derive(Clone, Debug)]
+pub struct ClockStatus {
+    pub mode: ClockMode,
+    pub estimate: Estimate,
+    pub counts: DisciplineCounts,
+    pub leap: LeapStatus,
+    /// The simulated clock's real error (simulated mode only): what the estimate is judged by.
+    pub simulated_true_error_ns: Option<f64>,
+}
+
+pub type SharedClockStatus = Arc<RwLock<Option<ClockStatus>>>;
+
+enum Input {
+    Sample(Sample),
+    Stop,
+}
+
+/// Where samples go: the GNSS task holds one.
+#[derive(Clone)]
+pub struct SampleSink(mpsc::Sender<Input>);
+
+impl SampleSink {
+    pub fn send(&self, sample: Sample) {
+        let _ = self.0.send(Input::Sample(sample));
+    }
+}
+
+/// The clock that is steered.
+enum Steered {
+    Nothing,
+    Simulated(SharedSimulatedClock),
+    Kernel,
+}
+
+impl Steered {
+    /// The steered clock's reading now, ns since the Unix epoch.
+    fn now(&self) -> Nanos {
+        let host = host_nanos();
+        match self {
+            Steered::Simulated(clock) => clock.lock().map_or(host, |mut c| c.read(host)),
+            _ => host,
+        }
+    }
+
+    fn apply(&self, steering: Steering) {
+        match self {
+            Steered::Nothing => {}
+            Steered::Simulated(clock) => {
+                if let Ok(mut clock) = clock.lock() {
+                    clock.steer(host_nanos(), steering);
+                }
+            }
+            Steered::Kernel => {
+                if let Err(e) = kernel::apply(steering) {
+                    tracing::error!("clock: cannot steer the kernel clock: {e}");
+                }
+            }
+        }
+    }
+}
+
+pub struct ClockTask {
+    input: mpsc::Sender<Input>,
+    thread: JoinHandle<()>,
+    status: SharedClockStatus,
+    steps: Arc<AtomicU64>,
+    simulated: Option<SharedSimulatedClock>,
+}
+
+impl ClockTask {
+    pub fn start(
+        config: &ClockConfig,
+        served: Arc<SharedServedClock>,
+        precision: i8,
+    ) -> std::io::Result<ClockTask> {
+        let memory = match config.state_file.as_deref().map(ClockMemory::load) {
+            None => ClockMemory::default(),
+            Some(Ok(memory)) => memory,
+            Some(Err(e)) => {
+                tracing::warn!("clock: state file unreadable ({e}); starting without the remembered drift");
+                ClockMemory::default()
+            }
+        };
+        let mut discipline = Discipline::new(config.discipline());
+        if let (Some(frequency), Some(skew)) = (memory.frequency_ppb, memory.skew_ppb) {
+            tracing::info!("clock: remembered frequency {:+.3} ppm (+/- {:.3})", frequency / 1e3, skew / 1e3);
+            discipline = discipline.with_prior_frequency(frequency, skew);
+        }
+        let leap_list = load_leap_list(config.leap_seconds_file.as_ref());
+        let simulated = (config.mode == ClockMode::Simulated).then(|| {
+            let oscillator = Oscillator::new(config.simulator.oscillator(u64::from(std::process::id())));
+            let clock =
+                SimulatedClock::new(oscillator, host_nanos(), config.simulator.initial_offset_ms * 1e6);
+            Arc::new(Mutex::new(clock))
+        });
+        let steered = match (&simulated, config.mode) {
+            (Some(clock), _) => Steered::Simulated(clock.clone()),
+            (None, ClockMode::Kernel) => Steered::Kernel,
+            _ => Steered::Nothing,
+        };
+        let (input, rx) = mpsc::channel();
+        let status: SharedClockStatus = Arc::new(RwLock::new(None));
+        let steps = Arc::new(AtomicU64::new(0));
+        let run = Run {
+            mode: config.mode,
+            discipline,
+            steered,
+            served,
+            precision,
+            local_stratum: config.local_stratum,
+            leap_list,
+            memory,
+            state_file: config.state_file.clone(),
+            status: status.clone(),
+            steps: steps.clone(),
+            simulated: simulated.clone(),
+        };
+        let thread = std::thread::Builder::new().name("clock".into()).spawn(move || run.run(rx))?;
+        Ok(ClockTask { input, thread, status, steps, simulated })
+    }
+
+    pub fn sample_sink(&self) -> SampleSink {
+        SampleSink(self.input.clone())
+    }
+
+    pub fn status(&self) -> SharedClockStatus {
+        self.status.clone()
+    }
+
+    /// Counts the clock's steps, so that the receiver can drop edges stamped before one.
+    pub fn steps(&self) -> Arc<AtomicU64> {
+        self.steps.clone()
+    }
+
+    pub fn simulated_clock(&self) -> Option<SharedSimulatedClock> {
+        self.simulated.clone()
+    }
+
+    pub fn shutdown(self) {
+        let _ = self.input.send(Input::Stop);
+        if self.thread.join().is_err() {
+            tracing::error!("the clock task panicked");
+        }
+    }
+}
+
+fn load_leap_list(path: Option<&PathBuf>) -> Option<LeapSeconds> {
+    let path = path?;
+    let parsed = std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| LeapSeconds::parse(&text).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(list) => Some(list),
+        Err(e) => {
+            tracing::warn!(
+                "clock: leap second list {}: {e}; no leap second will be announced",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+fn host_nanos() -> Nanos {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+}
+
+struct Run {
+    mode: ClockMode,
+    discipline: Discipline,
+    steered: Steered,
+    served: Arc<SharedServedClock>,
+    precision: i8,
+    local_stratum: Option<u8>,
+    leap_list: Option<LeapSeconds>,
+    memory: ClockMemory,
+    state_file: Option<PathBuf>,
+    status: SharedClockStatus,
+    steps: Arc<AtomicU64>,
+    simulated: Option<SharedSimulatedClock>,
+}
+
+impl Run {
+    fn run(mut self, rx: mpsc::Receiver<Input>) {
+        let mut last_state = None;
+        let mut last_leap = None;
+        let mut next_tick = std::time::Instant::now() + TICK;
+        let mut last_history = 0;
+        let mut last_save = host_nanos() / NANOS_PER_SEC;
+        loop {
+            let wait = next_tick.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(Input::Sample(sample)) => self.on_sample(sample),
+                Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    next_tick += TICK;
+                    let now = self.steered.now();
+                    if let Some(steering) = self.discipline.on_tick(now) {
+                        self.steered.apply(steering);
+                    }
+                    let status = self.publish(now);
+                    if last_state != Some(status.estimate.state) {
+                        tracing::info!("clock: {}", describe(&status));
+                        last_state = Some(status.estimate.state);
+                    }
+                    if last_leap != Some(status.leap) {
+                        match status.leap {
+                            LeapStatus::Known { pending: None, .. } => {
+                                tracing::info!("clock: {}", status.leap)
+                            }
+                            _ => tracing::warn!("clock: {}", status.leap),
+                        }
+                        last_leap = Some(status.leap);
+                    }
+                    let unix = now / NANOS_PER_SEC;
+                    if unix - last_history >= HISTORY_EVERY_S {
+                        self.remember(&status.estimate, unix);
+                        last_history = unix;
+                    }
+                    if unix - last_save >= SAVE_EVERY_S {
+                        self.save();
+                        last_save = unix;
+                    }
+                }
+            }
+        }
+        self.save();
+    }
+
+    fn on_sample(&mut self, sample: Sample) {
+        let at = sample.utc_second.saturating_mul(NANOS_PER_SEC);
+        let offset = sample.offset_nanos() as f64;
+        let now = self.steered.now();
+        if let Some(steering) = self.discipline.on_sample(at, offset, sample.quality, now) {
+            self.steered.apply(steering);
+            if steering.step_ns != 0.0 {
+                self.steps.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("clock: stepped by {:+.6} s", steering.step_ns / 1e9);
+            }
+        }
+    }
+
+    fn publish(&mut self, now: Nanos) -> ClockStatus {
+        let estimate = self.discipline.estimate(now);
+        let unix = now.div_euclid(NANOS_PER_SEC);
+        let leap = self.leap_list.as_ref().map_or(LeapStatus::Unavailable, |list| list.status(unix));
+        let served = served_state(&estimate, leap, self.precision, self.local_stratum, system::now());
+        self.served.set(served);
+        if self.mode == ClockMode::Kernel {
+            let (pending, tai_offset) = match leap {
+                LeapStatus::Known { pending, tai_offset } => (pending, Some(tai_offset)),
+                _ => (None, None),
+            };
+            let report = KernelStatus {
+                synchronised: served.is_synchronised(),
+                error_bound_ns: estimate.error_bound_ns,
+                offset_sd_ns: estimate.offset_sd_ns,
+                leap: pending,
+                tai_offset,
+            };
+            if let Err(e) = kernel::report(&report) {
+                tracing::error!("clock: cannot report to the kernel: {e}");
+            }
+        }
+        let simulated_true_error_ns =
+            self.simulated.as_ref().and_then(|c| c.lock().ok().map(|mut c| c.error_at(host_nanos())));
+        let status = ClockStatus {
+            mode: self.mode,
+            estimate,
+            counts: self.discipline.counts(),
+            leap,
+            simulated_true_error_ns,
+        };
+        if let Ok(mut shared) = self.status.write() {
+            *shared = Some(status.clone());
+        }
+        status
+    }
+
+    fn remember(&mut self, estimate: &Estimate, unix: i64) {
+        if !matches!(estimate.state, LockState::Locked | LockState::Holdover) {
+            return;
+        }
+        self.memory.frequency_ppb = Some(estimate.frequency_ppb);
+        self.memory.skew_ppb = Some(estimate.skew_ppb);
+        self.memory.saved_unix_s = Some(unix);
+        self.memory.record(HistoryPoint {
+            unix_s: unix,
+            offset_ns: estimate.offset_ns,
+            frequency_ppb: estimate.frequency_ppb,
+            error_bound_ns: estimate.error_bound_ns,
+        });
+    }
+
+    fn save(&self) {
+        if let Some(path) = &self.state_file {
+            if let Err(e) = self.memory.save(path) {
+                tracing::warn!("clock: cannot save {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+/// One line for the log: state, offset, frequency, jitter and the announced bound.
+pub fn describe(status: &ClockStatus) -> String {
+    let e = &status.estimate;
+    let state = match e.state {
+        LockState::Acquiring => "acquiring",
+        LockState::Locked => "locked",
+        LockState::Holdover => "holdover",
+        LockState::Unsynchronised => "unsynchronised",
+    };
+    let mut line = format!(
+        "{state}, offset {:+.3} us, frequency {:+.3} ppm, jitter {:.3} us, error bound {:.3} us",
+        e.offset_ns / 1e3,
+        e.frequency_ppb / 1e3,
+        e.jitter_ns / 1e3,
+        e.error_bound_ns / 1e3
+    );
+    if let Some(true_error) = status.simulated_true_error_ns {
+        line.push_str(&format!(" (simulated clock's true error {:+.3} us)", true_error / 1e3));
+    }
+    line
+}

@@ -1,0 +1,145 @@
+//! The discipline's state reaches NTP clients. The demo (simulated receiver and oscillator)
+//! is stratum 16 before lock, stratum 1 refid PPS once locked, and stratum 16 again once the
+//! fix has been gone longer than the holdover limit. Seen by raw packets, by `chronyd -Q` and
+//! by NTPsec's `ntpdig`.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The demo, with the fix lost from second 50 to 90 and a 5 s holdover limit.
+fn demo_with_fix_loss(listen: &str) -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml"))
+        .unwrap()
+        .replace("127.0.0.1:12300\", \"[::1]:12300", listen)
+        .replace("holdover-limit-s = 3600", "holdover-limit-s = 5")
+        .replace("# fix-loss-every-s = 120", "fix-loss-every-s = 50")
+        .replace("# fix-loss-for-s = 20", "fix-loss-for-s = 40")
+}
+
+struct Header {
+    leap: u8,
+    stratum: u8,
+    reference_id: [u8; 4],
+    root_dispersion_s: f64,
+}
+
+fn query(server: std::net::SocketAddr) -> Header {
+    let socket = socket_to(server, "127.0.0.1");
+    let reply = exchange(&socket, &request(4, 3, ntp_now())).expect("an answer");
+    Header {
+        leap: reply[0] >> 6,
+        stratum: reply[1],
+        reference_id: reply[12..16].try_into().unwrap(),
+        root_dispersion_s: f64::from(u32::from_be_bytes(reply[8..12].try_into().unwrap())) / 65_536.0,
+    }
+}
+
+fn wait_for(
+    server: std::net::SocketAddr,
+    deadline: Instant,
+    what: &str,
+    done: impl Fn(&Header) -> bool,
+) -> Header {
+    loop {
+        let header = query(server);
+        if done(&header) {
+            return header;
+        }
+        assert!(Instant::now() < deadline, "{what}: still stratum {} LI {}", header.stratum, header.leap);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Runs `chronyd -Q` against the server: Some(offset) if chrony accepted it as a source.
+fn chrony_offset(port: u16) -> Option<f64> {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("chrony.conf");
+    let pidfile = dir.path().join("chronyd.pid");
+    std::fs::write(
+        &conf,
+        format!("server 127.0.0.1 port {port} iburst\ncmdport 0\npidfile {}\n", pidfile.display()),
+    )
+    .unwrap();
+    let out = Command::new("chronyd").args(["-Q", "-t", "8", "-f"]).arg(&conf).output().expect("run chronyd");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("chronyd -Q: {text}");
+    text.split("System clock wrong by ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn stratum_follows_lock_holdover_and_its_limit() {
+    require("chronyd");
+    let started = Instant::now();
+    let daemon = RunningDaemon::start(&demo_with_fix_loss("127.0.0.1:0"));
+    let server = daemon.ntp[0];
+
+    let before = query(server);
+    assert_eq!((before.stratum, before.leap), (16, 3), "unsynchronised before lock");
+    assert_eq!(chrony_offset(server.port()), None, "chrony must not accept an unsynchronised server");
+
+    let locked = wait_for(server, started + Duration::from_secs(45), "lock", |h| h.stratum == 1);
+    assert_eq!(&locked.reference_id, b"PPS\0");
+    // Debian's leap second list has expired: no leap is announced rather than a guess.
+    assert_eq!(locked.leap, 0);
+    assert!(
+        locked.root_dispersion_s > 0.0 && locked.root_dispersion_s < 100e-6,
+        "{}",
+        locked.root_dispersion_s
+    );
+    let offset = chrony_offset(server.port()).expect("chrony accepts the locked server");
+    assert!(offset.abs() < 0.010, "chrony offset {offset}");
+
+    // The fix goes at second 50: holdover, then unsynchronised 5 s later.
+    let lost = wait_for(server, started + Duration::from_secs(80), "holdover limit", |h| h.stratum == 16);
+    assert_eq!(lost.leap, 3);
+    let log = daemon.stop();
+    for state in ["clock: locked", "clock: holdover", "clock: unsynchronised", "clock: stepped by"] {
+        assert!(log.contains(state), "no '{state}' in the log:\n{log}");
+    }
+}
+
+#[test]
+fn ntpdig_sees_stratum_16_then_stratum_1() {
+    require("ntpdig");
+    require("unshare");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("demo.toml");
+    std::fs::write(&config, demo_with_fix_loss("127.0.0.1:123")).unwrap();
+    let log = dir.path().join("daemon.log");
+    // In a namespace of its own (ntpdig only talks to port 123); the daemon ends with the shell.
+    let script = format!(
+        r#"ip link set lo up || exit 90
+"{daemon}" --config "{config}" 2>"{log}" & pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+for i in $(seq 100); do grep -q 'serving NTP' "{log}" && break; sleep 0.05; done
+echo "BEFORE"; ntpdig -j -t 1 127.0.0.1 2>&1
+for i in $(seq 40); do
+  out=$(ntpdig -j -t 1 127.0.0.1 2>&1)
+  case "$out" in *'"stratum":1'*) echo "AFTER"; echo "$out"; exit 0;; esac
+  sleep 1
+done
+echo "NEVER"; cat "{log}""#,
+        daemon = DAEMON,
+        config = config.display(),
+        log = log.display()
+    );
+    let out = Command::new("unshare").args(["--net", "--", "sh", "-c", &script]).output().expect("unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (before, after) = stdout.split_once("AFTER").unwrap_or_else(|| panic!("never stratum 1:\n{stdout}"));
+    assert!(before.contains("stratum too high"), "before lock ntpdig must refuse us:\n{before}");
+    assert!(after.contains("\"stratum\":1") && after.contains("\"leap\":\"no-leap\""), "{after}");
+    let offset: f64 = after
+        .split("\"offset\":")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {after}"));
+    assert!(offset.abs() < 0.010, "{after}");
+}
