@@ -62,6 +62,9 @@ pub struct AccuracyReport {
     pub max_ns: f64,
     /// |true error| when PPS came back after the holdover.
     pub holdover_error_ns: f64,
+    /// What a perfect discipline would have reached: one that knew the exact frequency when
+    /// PPS went away. Only the oscillator's unpredictable wander is left.
+    pub holdover_floor_ns: f64,
     /// Seconds from PPS returning to lock again.
     pub relock_after_s: Option<u32>,
     /// Minimum over every second announced as synchronised of (error bound - |true error|).
@@ -75,6 +78,7 @@ pub fn run(config: SimulationConfig, timeline: Timeline) -> AccuracyReport {
     let mut sim = Simulation::new(config);
     let mut report = AccuracyReport { min_margin_ns: f64::INFINITY, ..AccuracyReport::default() };
     let (mut sum_sq, mut count) = (0.0, 0u32);
+    let (mut frequency_at_loss, mut floor) = (0.0, 0.0);
     for _ in 0..timeline.end {
         let record = sim.step();
         let t = record.elapsed;
@@ -95,7 +99,14 @@ pub fn run(config: SimulationConfig, timeline: Timeline) -> AccuracyReport {
                 report.max_ns = report.max_ns.max(error);
             }
         }
+        if t == timeline.holdover_from {
+            frequency_at_loss = record.true_frequency_ppb;
+        }
+        if t > timeline.holdover_from && t <= timeline.holdover_to {
+            floor += record.true_frequency_ppb - frequency_at_loss;
+        }
         if t == timeline.holdover_to {
+            report.holdover_floor_ns = floor.abs();
             report.holdover_error_ns = error;
         }
         if t > timeline.holdover_to && state == LockState::Locked && report.relock_after_s.is_none() {

@@ -55,6 +55,11 @@ impl SimulatedClock {
         self.error_ns - (self.oscillator_ppb + self.adjustment_ppb) * (self.at - t) as f64 / 1e9
     }
 
+    /// The oscillator's frequency error right now, ppb (the truth the discipline estimates).
+    pub fn oscillator_ppb(&self) -> f64 {
+        self.oscillator_ppb
+    }
+
     /// What the clock reads at reference time `t`.
     pub fn read(&mut self, t: Nanos) -> Nanos {
         t + self.error_at(t).round() as Nanos

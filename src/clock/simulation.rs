@@ -35,6 +35,8 @@ pub struct SecondRecord {
     pub elapsed: u32,
     /// Clock minus reference, ns: what a client would really get.
     pub true_error_ns: f64,
+    /// The oscillator's real frequency error, ppb.
+    pub true_frequency_ppb: f64,
     pub estimate: Estimate,
 }
 
@@ -94,7 +96,12 @@ impl Simulation {
         }
         self.elapsed += 1;
         let true_error_ns = self.clock.error_at(nmea_at);
-        SecondRecord { elapsed: self.elapsed, true_error_ns, estimate: self.discipline.estimate(arrived) }
+        SecondRecord {
+            elapsed: self.elapsed,
+            true_error_ns,
+            true_frequency_ppb: self.clock.oscillator_ppb(),
+            estimate: self.discipline.estimate(arrived),
+        }
     }
 
     pub fn discipline(&self) -> &Discipline {

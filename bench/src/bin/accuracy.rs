@@ -17,18 +17,19 @@ fn main() {
     }
     let timeline = Timeline::STANDARD;
     println!(
-        "seed  lock_s  rms_ns  max_ns  holdover_1h_us  relock_s  min_margin_ns  (locked 0..{} s, holdover {}..{} s)",
+        "seed  lock_s  rms_ns  max_ns  holdover_1h_us  floor_us  relock_s  min_margin_ns  (locked 0..{} s, holdover {}..{} s)",
         timeline.holdover_from, timeline.holdover_from, timeline.holdover_to
     );
     let reports: Vec<AccuracyReport> = (1..=seeds)
         .map(|seed| {
             let r = accuracy::run(accuracy::scenario(seed, timeline), timeline);
             println!(
-                "{seed:>4}  {:>6}  {:>6.0}  {:>6.0}  {:>14.1}  {:>8}  {:>13.0}",
+                "{seed:>4}  {:>6}  {:>6.0}  {:>6.0}  {:>14.1}  {:>8.1}  {:>8}  {:>13.0}",
                 show(r.lock_after_s),
                 r.rms_ns,
                 r.max_ns,
                 r.holdover_error_ns / 1e3,
+                r.holdover_floor_ns / 1e3,
                 show(r.relock_after_s),
                 r.min_margin_ns
             );
@@ -48,6 +49,7 @@ fn main() {
     figure("RMS error after lock", "ns", true, &|r| r.rms_ns);
     figure("max error after lock", "ns", true, &|r| r.max_ns);
     figure("error after 1 h holdover", "us", true, &|r| r.holdover_error_ns / 1e3);
+    figure("  perfect-knowledge floor", "us", true, &|r| r.holdover_floor_ns / 1e3);
     figure("relock after PPS returns", "s", true, &|r| r.relock_after_s.map_or(missing, f64::from));
     figure("min(announced bound - true error)", "ns", false, &|r| r.min_margin_ns);
 }
