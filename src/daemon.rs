@@ -15,6 +15,8 @@ use crate::ntp::counters::{CountsSnapshot, ServerCounters};
 use crate::ntp::rate_limit::RateLimiter;
 use crate::ntp::server::{RatePolicy, Server};
 use crate::ntp::udp::{Shared, UdpService};
+use crate::nts::ke_server::KeCountsSnapshot;
+use crate::nts::service::{self as nts_service, NtsService};
 use crate::state::SharedServedClock;
 
 pub struct Daemon {
@@ -23,6 +25,7 @@ pub struct Daemon {
     stop: Arc<AtomicBool>,
     counters: Arc<ServerCounters>,
     gnss: Option<GnssTask>,
+    nts: Option<NtsService>,
 }
 
 impl Daemon {
@@ -34,13 +37,20 @@ impl Daemon {
             precision,
             system::now(),
         )));
+        // Certificates and keys are checked before anything starts, so a bad file is a clean
+        // error at start.
+        let prepared_nts = if config.nts.enabled { Some(nts_service::prepare(&config.nts)?) } else { None };
         let clock_task = ClockTask::start(&config.clock, clock.clone(), precision)?;
 
         let rate_config = &config.ntp.rate_limit;
         let rate = rate_config.enabled.then(|| {
             RatePolicy::new(RateLimiter::new(rate_config.settings()), rate_config.kiss_of_death_one_in)
         });
-        let server = Arc::new(Server { access: config.ntp.access_list(), rate });
+        let server = Arc::new(Server {
+            access: config.ntp.access_list(),
+            rate,
+            nts: prepared_nts.as_ref().map(|p| p.policy(config.nts.require)),
+        });
         let counters = Arc::new(ServerCounters::default());
         let shared = Shared {
             server,
@@ -89,7 +99,22 @@ impl Daemon {
                 return Err(e);
             }
         };
-        Ok(Daemon { udp, clock_task, stop, counters, gnss })
+        let nts = match prepared_nts.map(|p| p.start(&config.nts, &udp.local_addrs)).transpose() {
+            Ok(nts) => nts,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                if let Some(gnss) = gnss {
+                    gnss.shutdown();
+                }
+                udp.join();
+                clock_task.shutdown();
+                return Err(e);
+            }
+        };
+        if let Some(nts) = &nts {
+            announce_nts(nts, &udp.local_addrs, config.nts.require);
+        }
+        Ok(Daemon { udp, clock_task, stop, counters, gnss, nts })
     }
 
     pub fn local_addrs(&self) -> &[SocketAddr] {
@@ -100,14 +125,52 @@ impl Daemon {
         self.counters.snapshot()
     }
 
+    pub fn nts_ke_addrs(&self) -> &[SocketAddr] {
+        self.nts.as_ref().map_or(&[], |n| n.local_addrs())
+    }
+
+    pub fn nts_ke_counters(&self) -> Option<KeCountsSnapshot> {
+        self.nts.as_ref().map(|n| n.counters.snapshot())
+    }
+
     /// Stops every task and waits for them; returns the final counters.
     pub fn shutdown(self) -> CountsSnapshot {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(gnss) = self.gnss {
             gnss.shutdown();
         }
+        if let Some(nts) = self.nts {
+            let c = nts.counters.snapshot();
+            tracing::info!(
+                "nts-ke counters: accepted={} refused={} no_common_algorithm={} handshake_failed={} timed_out={} over_capacity={}",
+                c.accepted,
+                c.refused,
+                c.no_common_algorithm,
+                c.handshake_failed,
+                c.timed_out,
+                c.over_capacity
+            );
+            nts.shutdown();
+        }
         self.udp.join();
         self.clock_task.shutdown();
         self.counters.snapshot()
+    }
+}
+
+/// The NTS-KE addresses (tests read this line to learn ephemeral ports: keep its shape) and,
+/// with a throwaway CA, the client configuration that trusts it.
+fn announce_nts(nts: &NtsService, ntp_addrs: &[SocketAddr], require: bool) {
+    for addr in nts.local_addrs() {
+        tracing::info!("serving NTS-KE on tcp://{addr}{}", if require { " (plain NTP refused)" } else { "" });
+    }
+    if let (Some(ca), Some(ke), Some(ntp)) = (&nts.throwaway_ca, nts.local_addrs().first(), ntp_addrs.first())
+    {
+        tracing::info!(
+            "throwaway CA for the demo: a chrony client trusts it with\n    server localhost port {} iburst nts ntsport {}\n    ntstrustedcerts {}",
+            ntp.port(),
+            ke.port(),
+            ca.ca_certificate.display()
+        );
     }
 }

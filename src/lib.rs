@@ -7,4 +7,5 @@ pub mod ctl;
 pub mod daemon;
 pub mod gnss;
 pub mod ntp;
+pub mod nts;
 pub mod state;

@@ -63,10 +63,12 @@ fn main() -> ExitCode {
     let dropped: Vec<String> =
         DropReason::ALL.iter().map(|r| format!("{}={}", r.name(), c.dropped_for(*r))).collect();
     tracing::info!(
-        "ntp counters: received={} answered={} kod_rate={} send_errors={} {}",
+        "ntp counters: received={} answered={} nts_answered={} kod_rate={} kod_ntsn={} send_errors={} {}",
         c.received,
         c.answered,
+        c.nts_answered,
         c.kiss_of_death_rate,
+        c.kiss_of_death_ntsn,
         c.send_errors,
         dropped.join(" ")
     );

@@ -111,7 +111,9 @@ fn ntpdig_sees_stratum_16_then_stratum_1() {
     require("unshare");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("demo.toml");
-    std::fs::write(&config, demo_with_fix_loss("127.0.0.1:123")).unwrap();
+    let ca_dir = dir.path().join("ca").display().to_string();
+    std::fs::write(&config, demo_with_fix_loss("127.0.0.1:123").replace("/tmp/stratum1-demo-ca", &ca_dir))
+        .unwrap();
     let log = dir.path().join("daemon.log");
     // In a namespace of its own (ntpdig only talks to port 123); the daemon ends with the shell.
     let script = format!(

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         ipv6_prefix: 64,
         table_entries: 16,
     });
-    let server = Server { access: AccessList::open(), rate: Some(RatePolicy::new(limiter, 2)) };
+    let server = Server { access: AccessList::open(), rate: Some(RatePolicy::new(limiter, 2)), nts: None };
     let ctx = RequestContext {
         client: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         received_at: NtpTimestamp::from_bits(1),

@@ -10,8 +10,10 @@ use crate::ntp::access::{AccessList, Cidr};
 use crate::ntp::rate_limit::RateLimitSettings;
 
 mod clock;
+mod nts;
 mod refclock;
 pub use clock::{ClockConfig, ClockSimulatorConfig};
+pub use nts::{CertificateSource, NtsConfig};
 pub use refclock::{Edge, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig};
 
 /// The configuration the daemon runs with when given none: the no-hardware demo.
@@ -26,6 +28,8 @@ pub struct Config {
     pub clock: ClockConfig,
     #[serde(default)]
     pub refclock: RefclockConfig,
+    #[serde(default)]
+    pub nts: NtsConfig,
     #[serde(default)]
     pub log: LogConfig,
 }

@@ -4,13 +4,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::packet::ReferenceId;
 use super::server::{DropReason, Outcome, Verdict};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CountsSnapshot {
     pub received: u64,
+    /// Every mode-4 answer, NTS-authenticated ones included.
     pub answered: u64,
+    /// Answers authenticated with NTS.
+    pub nts_answered: u64,
     pub kiss_of_death_rate: u64,
+    /// `NTSN`: a cookie or authenticator that did not verify.
+    pub kiss_of_death_ntsn: u64,
     /// Indexed by [`DropReason::index`].
     pub dropped: [u64; DropReason::COUNT],
     /// Requests by version 0..=7 as received (only 1–4 are answered).
@@ -39,6 +45,11 @@ impl LocalCounts {
         }
         match verdict.outcome {
             Outcome::Answer { .. } => self.answered += 1,
+            Outcome::AuthenticatedAnswer { .. } => {
+                self.answered += 1;
+                self.nts_answered += 1;
+            }
+            Outcome::KissOfDeath { code, .. } if code == ReferenceId::NTSN => self.kiss_of_death_ntsn += 1,
             Outcome::KissOfDeath { .. } => self.kiss_of_death_rate += 1,
             Outcome::Drop(reason) => self.dropped[reason.index()] += 1,
         }
@@ -49,7 +60,9 @@ impl LocalCounts {
 pub struct ServerCounters {
     received: AtomicU64,
     answered: AtomicU64,
+    nts_answered: AtomicU64,
     kiss_of_death_rate: AtomicU64,
+    kiss_of_death_ntsn: AtomicU64,
     dropped: [AtomicU64; DropReason::COUNT],
     by_version: [AtomicU64; 8],
     send_errors: AtomicU64,
@@ -65,7 +78,9 @@ impl ServerCounters {
         };
         add(&self.received, local.received);
         add(&self.answered, local.answered);
+        add(&self.nts_answered, local.nts_answered);
         add(&self.kiss_of_death_rate, local.kiss_of_death_rate);
+        add(&self.kiss_of_death_ntsn, local.kiss_of_death_ntsn);
         add(&self.send_errors, local.send_errors);
         for (a, v) in self.dropped.iter().zip(local.dropped) {
             add(a, v);
@@ -81,7 +96,9 @@ impl ServerCounters {
         CountsSnapshot {
             received: get(&self.received),
             answered: get(&self.answered),
+            nts_answered: get(&self.nts_answered),
             kiss_of_death_rate: get(&self.kiss_of_death_rate),
+            kiss_of_death_ntsn: get(&self.kiss_of_death_ntsn),
             dropped: std::array::from_fn(|i| get(&self.dropped[i])),
             by_version: std::array::from_fn(|i| get(&self.by_version[i])),
             send_errors: get(&self.send_errors),

@@ -153,6 +153,10 @@ impl Header {
 pub struct ExtensionField<'a> {
     pub field_type: u16,
     pub value: &'a [u8],
+    /// Where the field starts in the datagram (NTS authenticates everything before a field).
+    pub offset: usize,
+    /// The whole field, header included.
+    pub raw: &'a [u8],
 }
 
 /// A parsed packet: the header, the validated extension-field area and an optional legacy MAC.
@@ -196,7 +200,7 @@ impl<'a> Packet<'a> {
     }
 
     pub fn extensions(&self) -> ExtensionFields<'a> {
-        ExtensionFields { rest: self.extension_area }
+        ExtensionFields { rest: self.extension_area, offset: HEADER_LEN }
     }
 
     pub fn has_extensions(&self) -> bool {
@@ -208,6 +212,7 @@ impl<'a> Packet<'a> {
 #[derive(Clone, Debug)]
 pub struct ExtensionFields<'a> {
     rest: &'a [u8],
+    offset: usize,
 }
 
 impl<'a> Iterator for ExtensionFields<'a> {
@@ -217,8 +222,11 @@ impl<'a> Iterator for ExtensionFields<'a> {
         let field_type = u16::from_be_bytes([*self.rest.first()?, *self.rest.get(1)?]);
         let length = usize::from(u16::from_be_bytes([*self.rest.get(2)?, *self.rest.get(3)?]));
         let value = self.rest.get(4..length)?;
+        let raw = self.rest.get(..length)?;
+        let offset = self.offset;
         self.rest = self.rest.get(length..)?;
-        Some(ExtensionField { field_type, value })
+        self.offset += length;
+        Some(ExtensionField { field_type, value, offset, raw })
     }
 }
 
@@ -324,6 +332,8 @@ mod tests {
         assert_eq!(fields[1].field_type, 0x0204);
         assert_eq!(&fields[1].value[..5], &[9u8; 5]);
         assert_eq!(fields[2].field_type, 0x0304);
+        assert_eq!(fields.iter().map(|f| f.offset).collect::<Vec<_>>(), vec![48, 84, 100]);
+        assert_eq!(fields[1].raw, &bytes[84..100]);
         assert!(packet.mac.is_none());
     }
 

@@ -10,6 +10,8 @@ use super::access::AccessList;
 use super::packet::{Header, LeapIndicator, Mode, Packet, ReferenceId, HEADER_LEN};
 use super::rate_limit::RateLimiter;
 use super::timestamp::{NtpShort, NtpTimestamp};
+use crate::nts::ntp_auth::{self, NtsFields, NtsRequest, RANDOM_BYTES_PER_RESPONSE};
+use crate::nts::NtsPolicy;
 use crate::state::ServedClock;
 
 /// Why a datagram got no answer. Counted separately so an operator can see what arrives.
@@ -31,10 +33,14 @@ pub enum DropReason {
     Denied,
     /// Over its rate, and not picked for a `RATE` kiss-o'-death.
     RateLimited,
+    /// Plain NTP while the server requires NTS.
+    NtsRequired,
+    /// NTS fields that do not form an NTS request, or no room to answer one.
+    NtsMalformed,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 10;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
         DropReason::UnsupportedVersion,
@@ -44,6 +50,8 @@ impl DropReason {
         DropReason::SymmetricKey,
         DropReason::Denied,
         DropReason::RateLimited,
+        DropReason::NtsRequired,
+        DropReason::NtsMalformed,
     ];
 
     pub fn index(self) -> usize {
@@ -61,6 +69,8 @@ impl DropReason {
             DropReason::SymmetricKey => "symmetric_key",
             DropReason::Denied => "denied",
             DropReason::RateLimited => "rate_limited",
+            DropReason::NtsRequired => "nts_required",
+            DropReason::NtsMalformed => "nts_malformed",
         }
     }
 }
@@ -69,6 +79,10 @@ impl DropReason {
 pub enum Outcome {
     /// A mode-4 response of `len` bytes was written to the output buffer.
     Answer {
+        len: usize,
+    },
+    /// An NTS-authenticated mode-4 response of `len` bytes.
+    AuthenticatedAnswer {
         len: usize,
     },
     /// A kiss-o'-death of `len` bytes was written to the output buffer.
@@ -94,7 +108,9 @@ impl Verdict {
     /// The response length, if there is a response to send.
     pub fn response_len(&self) -> Option<usize> {
         match self.outcome {
-            Outcome::Answer { len } | Outcome::KissOfDeath { len, .. } => Some(len),
+            Outcome::Answer { len }
+            | Outcome::AuthenticatedAnswer { len }
+            | Outcome::KissOfDeath { len, .. } => Some(len),
             Outcome::Drop(_) => None,
         }
     }
@@ -123,10 +139,11 @@ impl RatePolicy {
     }
 }
 
-/// The serving policy: who is served and how often.
+/// The serving policy: who is served, how often, and whether NTS is spoken.
 pub struct Server {
     pub access: AccessList,
     pub rate: Option<RatePolicy>,
+    pub nts: Option<NtsPolicy>,
 }
 
 /// Inputs of one decision besides the request bytes.
@@ -174,41 +191,109 @@ impl Server {
         if !self.access.permits(ctx.client) {
             return Verdict::dropped(DropReason::Denied, version);
         }
-        let Some(out) = out.get_mut(..HEADER_LEN).and_then(|o| <&mut [u8; HEADER_LEN]>::try_from(o).ok())
-        else {
+        if out.len() < HEADER_LEN {
             return Verdict::dropped(DropReason::Malformed, version);
-        };
+        }
         if let Some(rate) = &self.rate {
             if !rate.limiter.admit(ctx.client, ctx.monotonic_ms) {
                 if !rate.pick_for_kiss_of_death() {
                     return Verdict::dropped(DropReason::RateLimited, version);
                 }
                 kiss_of_death(&req, ReferenceId::RATE, ctx.received_at, clock.precision, transmit_time())
-                    .write(out);
+                    .write(header_slot(out));
                 return Verdict {
                     outcome: Outcome::KissOfDeath { len: HEADER_LEN, code: ReferenceId::RATE },
                     version,
                 };
             }
         }
-        let mut response = Header {
-            leap: clock.leap,
-            version: req.version,
-            mode: Mode::Server,
-            stratum: clock.stratum,
-            poll: req.poll,
-            precision: clock.precision,
-            root_delay: clock.root_delay,
-            root_dispersion: clock.root_dispersion,
-            reference_id: clock.reference_id,
-            reference_time: clock.reference_time,
-            origin_time: req.transmit_time,
-            receive_time: ctx.received_at,
-            transmit_time: NtpTimestamp::ZERO,
-        };
+        if packet.has_extensions() || self.nts.as_ref().is_some_and(|n| n.require) {
+            if let Some(nts) = &self.nts {
+                match ntp_auth::read_fields(&packet) {
+                    NtsFields::Present(fields) => {
+                        return answer_nts(nts, &fields, request, &req, ctx, clock, transmit_time, out);
+                    }
+                    NtsFields::Malformed(_) => return Verdict::dropped(DropReason::NtsMalformed, version),
+                    NtsFields::Absent if nts.require => {
+                        return Verdict::dropped(DropReason::NtsRequired, version)
+                    }
+                    NtsFields::Absent => {}
+                }
+            }
+        }
+        let out = header_slot(out);
+        let mut response = response_header(&req, ctx, clock);
         response.transmit_time = transmit_time();
         response.write(out);
         Verdict { outcome: Outcome::Answer { len: HEADER_LEN }, version }
+    }
+}
+
+/// A mode-4 header for `req`; the caller sets the transmit time last.
+fn response_header(req: &Header, ctx: RequestContext, clock: &ServedClock) -> Header {
+    Header {
+        leap: clock.leap,
+        version: req.version,
+        mode: Mode::Server,
+        stratum: clock.stratum,
+        poll: req.poll,
+        precision: clock.precision,
+        root_delay: clock.root_delay,
+        root_dispersion: clock.root_dispersion,
+        reference_id: clock.reference_id,
+        reference_time: clock.reference_time,
+        origin_time: req.transmit_time,
+        receive_time: ctx.received_at,
+        transmit_time: NtpTimestamp::ZERO,
+    }
+}
+
+/// The first 48 bytes of an output buffer already checked to be at least that long.
+fn header_slot(out: &mut [u8]) -> &mut [u8; HEADER_LEN] {
+    let slot: Option<&mut [u8; HEADER_LEN]> = out.get_mut(..HEADER_LEN).and_then(|o| o.try_into().ok());
+    slot.unwrap_or_else(|| unreachable!("decide checks the output length first"))
+}
+
+/// Answers a request that carries NTS fields: an authenticated response, or `NTSN` when its
+/// cookie or authenticator does not verify.
+#[allow(clippy::too_many_arguments)]
+fn answer_nts(
+    nts: &NtsPolicy,
+    fields: &NtsRequest<'_>,
+    request: &[u8],
+    req: &Header,
+    ctx: RequestContext,
+    clock: &ServedClock,
+    transmit_time: impl FnOnce() -> NtpTimestamp,
+    out: &mut [u8],
+) -> Verdict {
+    let version = Some(req.version);
+    let keys = nts.keys();
+    let verified = match ntp_auth::verify(fields, request, &keys) {
+        Ok(verified) => verified,
+        Err(_) => {
+            let code = ReferenceId::NTSN;
+            kiss_of_death(req, code, ctx.received_at, clock.precision, transmit_time())
+                .write(header_slot(out));
+            return match ntp_auth::write_nak_fields(fields.unique_id_field, out) {
+                Some(len) if len <= request.len() => {
+                    Verdict { outcome: Outcome::KissOfDeath { len, code }, version }
+                }
+                _ => Verdict::dropped(DropReason::NtsMalformed, version),
+            };
+        }
+    };
+    let mut random = [0u8; RANDOM_BYTES_PER_RESPONSE];
+    if !(nts.random)(&mut random) {
+        tracing::warn!("no randomness for an NTS response; not answering");
+        return Verdict::dropped(DropReason::NtsMalformed, version);
+    }
+    let mut response = response_header(req, ctx, clock);
+    response.transmit_time = transmit_time();
+    response.write(header_slot(out));
+    match ntp_auth::write_response(&verified, fields.unique_id_field, &keys, request.len(), &random, out) {
+        Some(len) => Verdict { outcome: Outcome::AuthenticatedAnswer { len }, version },
+        None => Verdict::dropped(DropReason::NtsMalformed, version),
     }
 }
 
@@ -263,7 +348,7 @@ mod tests {
     }
 
     fn open_server() -> Server {
-        Server { access: AccessList::open(), rate: None }
+        Server { access: AccessList::open(), rate: None, nts: None }
     }
 
     fn ctx(client: &str) -> RequestContext {
@@ -390,6 +475,7 @@ mod tests {
                 vec!["10.9.0.0/16".parse().unwrap()],
             ),
             rate: None,
+            nts: None,
         };
         let req = request(4, Mode::Client);
         assert_eq!(decide(&server, &req, "10.1.2.3").0.outcome, Outcome::Answer { len: 48 });
@@ -405,7 +491,8 @@ mod tests {
             ipv6_prefix: 64,
             table_entries: 64,
         });
-        let server = Server { access: AccessList::open(), rate: Some(RatePolicy::new(limiter, 4)) };
+        let server =
+            Server { access: AccessList::open(), rate: Some(RatePolicy::new(limiter, 4)), nts: None };
         let req = request(4, Mode::Client);
         let mut outcomes = Vec::new();
         for _ in 0..10 {

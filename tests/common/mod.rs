@@ -16,15 +16,27 @@ pub const DAEMON: &str = env!("CARGO_BIN_EXE_stratum1d");
 pub struct RunningDaemon {
     child: Child,
     pub ntp: Vec<SocketAddr>,
+    /// NTS-KE addresses, when `[nts]` is enabled.
+    pub nts_ke: Vec<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl RunningDaemon {
     /// Writes `config` to a temporary file and starts the daemon with it; waits until every
-    /// listen address is announced.
+    /// listen address is announced. The demo's fixed NTS-KE port and CA directory are replaced
+    /// by an ephemeral port and a directory of this test's own, so tests never share them.
     pub fn start(config: &str) -> RunningDaemon {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(config, dir)
+    }
+
+    /// Like [`Self::start`], in a directory the caller chose (a restart test reuses its files).
+    pub fn start_in(config: &str, dir: tempfile::TempDir) -> RunningDaemon {
+        let config = config
+            .replace(":4460\"", ":0\"")
+            .replace("/tmp/stratum1-demo-ca", &dir.path().join("ca").display().to_string());
+        let config = config.as_str();
         let path = dir.path().join("stratum1.toml");
         std::fs::write(&path, config).expect("write config");
         let mut child = Command::new(DAEMON)
@@ -44,23 +56,28 @@ impl RunningDaemon {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Some(addr) = line.split("serving NTP on udp://").nth(1) {
                         let addr = addr.split_whitespace().next().unwrap_or_default();
-                        let _ = tx.send(addr.parse::<SocketAddr>().ok());
+                        let _ = tx.send(addr.parse::<SocketAddr>().ok().map(|a| (false, a)));
+                    }
+                    if let Some(addr) = line.split("serving NTS-KE on tcp://").nth(1) {
+                        let addr = addr.split_whitespace().next().unwrap_or_default();
+                        let _ = tx.send(addr.parse::<SocketAddr>().ok().map(|a| (true, a)));
                     }
                     log.lock().unwrap().push(line);
                 }
                 let _ = tx.send(None);
             });
         }
-        let expected = stratum1::config::Config::from_toml(config, "test config")
-            .expect("test config is valid")
-            .ntp
-            .listen
-            .len();
+        let parsed =
+            stratum1::config::Config::from_toml(config, "test config").expect("test config is valid");
+        let expected_ntp = parsed.ntp.listen.len();
+        let expected_ke = if parsed.nts.enabled { parsed.nts.listen.len() } else { 0 };
         let mut ntp = Vec::new();
+        let mut nts_ke = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while ntp.len() < expected {
+        while ntp.len() < expected_ntp || nts_ke.len() < expected_ke {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(Some(addr)) => ntp.push(addr),
+                Ok(Some((false, addr))) => ntp.push(addr),
+                Ok(Some((true, addr))) => nts_ke.push(addr),
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -68,7 +85,7 @@ impl RunningDaemon {
                 }
             }
         }
-        RunningDaemon { child, ntp, log, _dir: dir }
+        RunningDaemon { child, ntp, nts_ke, log, dir: Some(dir) }
     }
 
     pub fn pid(&self) -> u32 {
@@ -90,8 +107,23 @@ impl RunningDaemon {
             .expect("VmRSS")
     }
 
+    /// The daemon's own directory: its config, and `ca/ca.pem` when the demo's throwaway CA is on.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.as_ref().map(|d| d.path()).unwrap_or(std::path::Path::new("/nonexistent"))
+    }
+
+    /// Stops the daemon but keeps its directory for a restart with [`Self::start_in`].
+    pub fn stop_keeping_dir(mut self) -> (String, tempfile::TempDir) {
+        let dir = self.dir.take().expect("directory present until stopped");
+        (self.stop_in_place(), dir)
+    }
+
     /// SIGTERM, wait, and return the full log (including the final counters line).
     pub fn stop(mut self) -> String {
+        self.stop_in_place()
+    }
+
+    fn stop_in_place(&mut self) -> String {
         terminate(self.child.id());
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {

@@ -1,0 +1,145 @@
+//! The server's cookie (RFC 8915 §6 suggests the shape): key id ‖ nonce ‖ AEAD under that master
+//! key of (algorithm ‖ C2S ‖ S2C). Only this server (and servers sharing its key file) can open
+//! it; the client treats it as opaque. Pure: the nonce comes in.
+
+use super::aead::{AeadAlgorithm, AeadKey, MAX_KEY_LEN, TAG_LEN};
+use super::key_set::{CookieKeySet, MasterKey};
+
+/// Master keys seal with AES-SIV-CMAC-256, which stays safe even if a random nonce repeats.
+const MASTER_ALGORITHM: AeadAlgorithm = AeadAlgorithm::AesSivCmac256;
+pub const COOKIE_NONCE_LEN: usize = 16;
+const KEY_ID_LEN: usize = 4;
+/// algorithm id (2) ‖ reserved zeroes (2), so every cookie length is a multiple of 4.
+const PLAIN_HEAD_LEN: usize = 4;
+pub const MAX_COOKIE_LEN: usize = KEY_ID_LEN + COOKIE_NONCE_LEN + TAG_LEN + PLAIN_HEAD_LEN + 2 * MAX_KEY_LEN;
+
+/// What a cookie carries: the session's algorithm and its two keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookieContents {
+    pub c2s: AeadKey,
+    pub s2c: AeadKey,
+}
+
+impl CookieContents {
+    pub fn algorithm(&self) -> AeadAlgorithm {
+        self.c2s.algorithm()
+    }
+}
+
+/// The length of a cookie for sessions using `algorithm`.
+pub fn cookie_len(algorithm: AeadAlgorithm) -> usize {
+    KEY_ID_LEN + COOKIE_NONCE_LEN + TAG_LEN + PLAIN_HEAD_LEN + 2 * algorithm.key_len()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CookieError {
+    #[error("the cookie is too short or too long")]
+    Length,
+    #[error("the cookie's master key {0} is not kept any more (or never was)")]
+    UnknownKey(u32),
+    #[error("the cookie does not authenticate under its master key")]
+    Authentication,
+    #[error("the cookie names an unknown algorithm")]
+    Algorithm,
+}
+
+/// Seals `contents` under the current master key, appending the cookie to `out`.
+pub fn seal(
+    keys: &CookieKeySet,
+    contents: &CookieContents,
+    nonce: [u8; COOKIE_NONCE_LEN],
+    out: &mut Vec<u8>,
+) {
+    let master = keys.current();
+    let algorithm = contents.algorithm();
+    let mut plain = [0u8; PLAIN_HEAD_LEN + 2 * MAX_KEY_LEN];
+    plain[..2].copy_from_slice(&algorithm.id().to_be_bytes());
+    let k = algorithm.key_len();
+    plain[PLAIN_HEAD_LEN..PLAIN_HEAD_LEN + k].copy_from_slice(contents.c2s.as_bytes());
+    plain[PLAIN_HEAD_LEN + k..PLAIN_HEAD_LEN + 2 * k].copy_from_slice(contents.s2c.as_bytes());
+    let plain = &plain[..PLAIN_HEAD_LEN + 2 * k];
+
+    let start = out.len();
+    out.extend_from_slice(&master.id.to_be_bytes());
+    out.extend_from_slice(&nonce);
+    out.resize(start + cookie_len(algorithm), 0);
+    let sealed = &mut out[start + KEY_ID_LEN + COOKIE_NONCE_LEN..];
+    // The master key is always 32 bytes and the nonce 16, and `sealed` was sized above: the
+    // seal cannot fail, but if it ever did, an all-zero cookie simply fails to open later.
+    let _ = master_aead(master).seal(&nonce, &master.id.to_be_bytes(), plain, sealed);
+}
+
+/// Opens a cookie with whichever kept master key it names.
+pub fn open(keys: &CookieKeySet, cookie: &[u8]) -> Result<CookieContents, CookieError> {
+    let mut buffer = [0u8; MAX_COOKIE_LEN];
+    let body = buffer.get_mut(..cookie.len()).ok_or(CookieError::Length)?;
+    body.copy_from_slice(cookie);
+    if body.len() < KEY_ID_LEN + COOKIE_NONCE_LEN + TAG_LEN + PLAIN_HEAD_LEN {
+        return Err(CookieError::Length);
+    }
+    let (head, sealed) = body.split_at_mut(KEY_ID_LEN + COOKIE_NONCE_LEN);
+    let id_bytes = [head[0], head[1], head[2], head[3]];
+    let id = u32::from_be_bytes(id_bytes);
+    let master = keys.get(id).ok_or(CookieError::UnknownKey(id))?;
+    let plain = master_aead(master)
+        .open(&head[KEY_ID_LEN..], &id_bytes, sealed)
+        .map_err(|_| CookieError::Authentication)?;
+    let algorithm =
+        AeadAlgorithm::from_id(u16::from_be_bytes([plain[0], plain[1]])).ok_or(CookieError::Algorithm)?;
+    let k = algorithm.key_len();
+    if plain.len() != PLAIN_HEAD_LEN + 2 * k {
+        return Err(CookieError::Length);
+    }
+    let c2s = AeadKey::new(algorithm, &plain[PLAIN_HEAD_LEN..PLAIN_HEAD_LEN + k])
+        .map_err(|_| CookieError::Length)?;
+    let s2c = AeadKey::new(algorithm, &plain[PLAIN_HEAD_LEN + k..]).map_err(|_| CookieError::Length)?;
+    Ok(CookieContents { c2s, s2c })
+}
+
+fn master_aead(master: &MasterKey) -> AeadKey {
+    // MASTER_ALGORITHM's key length is the master key length, so this cannot fail.
+    AeadKey::new(MASTER_ALGORITHM, &master.bytes).unwrap_or_else(|_| unreachable!("master key length"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contents(algorithm: AeadAlgorithm) -> CookieContents {
+        let k = algorithm.key_len();
+        CookieContents {
+            c2s: AeadKey::new(algorithm, &vec![1; k]).unwrap(),
+            s2c: AeadKey::new(algorithm, &vec![2; k]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn cookies_round_trip_for_every_algorithm_and_are_a_multiple_of_4() {
+        let keys = CookieKeySet::new(86_400, 1, [5; 32], 1_800_000_000);
+        for algorithm in AeadAlgorithm::ALL {
+            let mut cookie = Vec::new();
+            seal(&keys, &contents(algorithm), [3; 16], &mut cookie);
+            assert_eq!(cookie.len(), cookie_len(algorithm));
+            assert_eq!(cookie.len() % 4, 0);
+            assert_eq!(open(&keys, &cookie).unwrap(), contents(algorithm));
+        }
+    }
+
+    #[test]
+    fn tampered_unknown_or_expired_cookies_do_not_open() {
+        let mut keys = CookieKeySet::new(86_400, 1, [5; 32], 1_800_000_000);
+        let mut cookie = Vec::new();
+        seal(&keys, &contents(AeadAlgorithm::AesSivCmac256), [3; 16], &mut cookie);
+        for i in 0..cookie.len() {
+            let mut bad = cookie.clone();
+            bad[i] ^= 0x40;
+            assert!(open(&keys, &bad).is_err(), "byte {i}");
+        }
+        assert_eq!(open(&keys, &cookie[..20]), Err(CookieError::Length));
+        assert_eq!(open(&keys, &[0; 300]), Err(CookieError::Length));
+        keys.advance(1_800_000_000 + 86_400, || unreachable!());
+        assert!(open(&keys, &cookie).is_ok(), "one previous key is kept");
+        keys.advance(1_800_000_000 + 2 * 86_400, || unreachable!());
+        assert!(matches!(open(&keys, &cookie), Err(CookieError::UnknownKey(_))));
+    }
+}

@@ -1,0 +1,316 @@
+//! The NTS key-establishment server (RFC 8915 §4): TLS 1.3 only, ALPN `ntske/1`, over TCP. A
+//! thin shell on a single-threaded tokio runtime of its own, so nothing here can stall an NTP
+//! worker: the request is read (bounded in size and time), the pure [`KeOffer`] decides, the
+//! keys come from the TLS exporter, and eight cookies go back.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rustls::server::ServerConnection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use super::aead::{AeadAlgorithm, AeadKey};
+use super::certificates::ReloadingIdentity;
+use super::cookie::{self, CookieContents, COOKIE_NONCE_LEN};
+use super::ke_records::{
+    error_response, read_request, KeDecision, KeErrorCode, KeOffer, RequestProgress, PROTOCOL_NTPV4,
+};
+use super::SharedKeys;
+
+pub const ALPN_NTSKE: &[u8] = b"ntske/1";
+const EXPORTER_LABEL: &[u8] = b"EXPORTER-network-time-security";
+/// Cookies handed out per key establishment (RFC 8915 §4.1.6 suggests 8).
+pub const COOKIES_PER_KE: usize = 8;
+
+/// How the key-establishment server behaves; from `[nts]`.
+#[derive(Clone, Debug)]
+pub struct KeSettings {
+    pub listen: Vec<SocketAddr>,
+    pub offer: KeOffer,
+    pub max_connections: usize,
+    pub exchange_timeout: Duration,
+    pub max_request_bytes: usize,
+    pub certificate_check: Duration,
+}
+
+/// What happened to key-establishment connections, for the status page and `stratum1ctl`.
+#[derive(Debug, Default)]
+pub struct KeCounters {
+    /// Exchanges that handed out cookies.
+    pub accepted: AtomicU64,
+    /// Answered with an Error record (bad or unknown-critical request).
+    pub refused: AtomicU64,
+    /// Answered without cookies: no protocol or AEAD in common.
+    pub no_common_algorithm: AtomicU64,
+    /// TLS handshake failed, or the client did not negotiate `ntske/1`.
+    pub handshake_failed: AtomicU64,
+    /// Closed at the deadline (idle or trickling).
+    pub timed_out: AtomicU64,
+    /// Closed at once because `max-connections` were in progress.
+    pub over_capacity: AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KeCountsSnapshot {
+    pub accepted: u64,
+    pub refused: u64,
+    pub no_common_algorithm: u64,
+    pub handshake_failed: u64,
+    pub timed_out: u64,
+    pub over_capacity: u64,
+}
+
+impl KeCounters {
+    pub fn snapshot(&self) -> KeCountsSnapshot {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        KeCountsSnapshot {
+            accepted: get(&self.accepted),
+            refused: get(&self.refused),
+            no_common_algorithm: get(&self.no_common_algorithm),
+            handshake_failed: get(&self.handshake_failed),
+            timed_out: get(&self.timed_out),
+            over_capacity: get(&self.over_capacity),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+pub struct KeServer {
+    pub local_addrs: Vec<SocketAddr>,
+    stop: watch::Sender<bool>,
+    thread: JoinHandle<()>,
+}
+
+impl KeServer {
+    /// Binds every address (errors name the address) and starts serving on a thread of its own.
+    pub fn start(
+        settings: KeSettings,
+        identity: Arc<ReloadingIdentity>,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+        keys: SharedKeys,
+        counters: Arc<KeCounters>,
+    ) -> io::Result<KeServer> {
+        let mut listeners = Vec::new();
+        let mut local_addrs = Vec::new();
+        for addr in &settings.listen {
+            let listener = std::net::TcpListener::bind(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot bind tcp {addr} for NTS-KE: {e}")))?;
+            listener.set_nonblocking(true)?;
+            local_addrs.push(listener.local_addr()?);
+            listeners.push(listener);
+        }
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| io::Error::other(format!("TLS configuration: {e}")))?
+            .with_no_client_auth()
+            .with_cert_resolver(identity.clone());
+        tls.alpn_protocols = vec![ALPN_NTSKE.to_vec()];
+        // NTS-KE is one exchange per connection; resumption tickets would only cost work.
+        tls.send_tls13_tickets = 0;
+        let acceptor = TlsAcceptor::from(Arc::new(tls));
+
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
+        let (stop, stopped) = watch::channel(false);
+        let thread = std::thread::Builder::new().name("nts-ke".into()).spawn(move || {
+            runtime.block_on(serve(listeners, acceptor, settings, identity, keys, counters, stopped));
+        })?;
+        Ok(KeServer { local_addrs, stop, thread })
+    }
+
+    pub fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if self.thread.join().is_err() {
+            tracing::error!("the NTS-KE thread panicked");
+        }
+    }
+}
+
+async fn serve(
+    listeners: Vec<std::net::TcpListener>,
+    acceptor: TlsAcceptor,
+    settings: KeSettings,
+    identity: Arc<ReloadingIdentity>,
+    keys: SharedKeys,
+    counters: Arc<KeCounters>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let settings = Arc::new(settings);
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("nts-ke: {e}");
+                continue;
+            }
+        };
+        let context = Connection {
+            acceptor: acceptor.clone(),
+            settings: settings.clone(),
+            keys: keys.clone(),
+            counters: counters.clone(),
+        };
+        tasks.spawn(accept_loop(listener, context, slots.clone()));
+    }
+    let check_every = settings.certificate_check;
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(check_every);
+        loop {
+            tick.tick().await;
+            match identity.reload_if_changed() {
+                Ok(true) => tracing::info!("nts-ke: certificate renewed; new handshakes use it"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("nts-ke: renewed certificate not loaded, keeping the old one: {e}"),
+            }
+        }
+    });
+    let _ = stopped.wait_for(|stop| *stop).await;
+    tasks.abort_all();
+}
+
+#[derive(Clone)]
+struct Connection {
+    acceptor: TlsAcceptor,
+    settings: Arc<KeSettings>,
+    keys: SharedKeys,
+    counters: Arc<KeCounters>,
+}
+
+async fn accept_loop(listener: TcpListener, context: Connection, slots: Arc<Semaphore>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!("nts-ke: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            bump(&context.counters.over_capacity);
+            drop(stream);
+            continue;
+        };
+        let context = context.clone();
+        tokio::spawn(async move {
+            let deadline = context.settings.exchange_timeout;
+            match tokio::time::timeout(deadline, exchange(stream, &context)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("nts-ke {peer}: {e}"),
+                Err(_) => {
+                    bump(&context.counters.timed_out);
+                    tracing::debug!("nts-ke {peer}: deadline passed, closed");
+                }
+            }
+            drop(slot);
+        });
+    }
+}
+
+async fn exchange(stream: TcpStream, context: &Connection) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut tls = match context.acceptor.accept(stream).await {
+        Ok(tls) => tls,
+        Err(e) => {
+            bump(&context.counters.handshake_failed);
+            return Err(e);
+        }
+    };
+    if tls.get_ref().1.alpn_protocol() != Some(ALPN_NTSKE) {
+        bump(&context.counters.handshake_failed);
+        return Err(io::Error::other("client did not negotiate ALPN ntske/1"));
+    }
+    let limit = context.settings.max_request_bytes;
+    let mut request = Vec::with_capacity(256);
+    let mut chunk = [0u8; 512];
+    let progress = loop {
+        match read_request(&request) {
+            RequestProgress::Incomplete if request.len() >= limit => {
+                break RequestProgress::Refuse(KeErrorCode::BadRequest);
+            }
+            RequestProgress::Incomplete => {}
+            done => break done,
+        }
+        let room = (limit + 1 - request.len()).min(chunk.len());
+        let n = tls.read(&mut chunk[..room]).await?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before End of Message"));
+        }
+        request.extend_from_slice(&chunk[..n]);
+    };
+    let response = match progress {
+        RequestProgress::Complete(request) => {
+            let decision = context.settings.offer.decide(&request);
+            match decision {
+                KeDecision::Accept(algorithm) => {
+                    let cookies = issue_cookies(tls.get_ref().1, algorithm, &context.keys)?;
+                    bump(&context.counters.accepted);
+                    context.settings.offer.response(decision, &cookies)
+                }
+                _ => {
+                    bump(&context.counters.no_common_algorithm);
+                    context.settings.offer.response(decision, &[])
+                }
+            }
+        }
+        RequestProgress::Refuse(code) => {
+            bump(&context.counters.refused);
+            error_response(code)
+        }
+        RequestProgress::Incomplete => error_response(KeErrorCode::InternalServerError),
+    };
+    tls.write_all(&response).await?;
+    tls.shutdown().await
+}
+
+/// The session keys from the TLS exporter (RFC 8915 §5.1), sealed into fresh cookies.
+fn issue_cookies(
+    connection: &ServerConnection,
+    algorithm: AeadAlgorithm,
+    keys: &SharedKeys,
+) -> io::Result<Vec<Vec<u8>>> {
+    let contents = CookieContents {
+        c2s: export_key(connection, algorithm, 0)?,
+        s2c: export_key(connection, algorithm, 1)?,
+    };
+    let mut nonces = [0u8; COOKIES_PER_KE * COOKIE_NONCE_LEN];
+    getrandom::getrandom(&mut nonces).map_err(|e| io::Error::other(format!("no randomness: {e}")))?;
+    let keys = keys.read().unwrap_or_else(|p| p.into_inner());
+    Ok(nonces
+        .chunks_exact(COOKIE_NONCE_LEN)
+        .map(|nonce| {
+            let mut out = Vec::with_capacity(cookie::cookie_len(algorithm));
+            let mut n = [0u8; COOKIE_NONCE_LEN];
+            n.copy_from_slice(nonce);
+            cookie::seal(&keys, &contents, n, &mut out);
+            out
+        })
+        .collect())
+}
+
+/// Context: protocol id ‖ AEAD id ‖ 0x00 for client-to-server, 0x01 for server-to-client.
+pub fn exporter_context(algorithm: AeadAlgorithm, direction: u8) -> [u8; 5] {
+    let [p0, p1] = PROTOCOL_NTPV4.to_be_bytes();
+    let [a0, a1] = algorithm.id().to_be_bytes();
+    [p0, p1, a0, a1, direction]
+}
+
+fn export_key(connection: &ServerConnection, algorithm: AeadAlgorithm, direction: u8) -> io::Result<AeadKey> {
+    let mut key = vec![0u8; algorithm.key_len()];
+    connection
+        .export_keying_material(&mut key, EXPORTER_LABEL, Some(&exporter_context(algorithm, direction)))
+        .map_err(|e| io::Error::other(format!("TLS exporter: {e}")))?;
+    AeadKey::new(algorithm, &key).map_err(|e| io::Error::other(e.to_string()))
+}

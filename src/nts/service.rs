@@ -1,0 +1,101 @@
+//! Wiring of NTS for the daemon: keys, certificate, the rotation thread and the
+//! key-establishment server, from `[nts]`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use super::certificates::{make_throwaway_ca, ReloadingIdentity, ThrowawayCa};
+use super::ke_records::KeOffer;
+use super::ke_server::{KeCounters, KeServer, KeSettings};
+use super::key_store::{self, KeyRotation};
+use super::{os_random, NtsPolicy, SharedKeys};
+use crate::config::{CertificateSource, NtsConfig};
+
+/// Everything that can fail at start, done before any socket is opened.
+pub struct PreparedNts {
+    keys: SharedKeys,
+    identity: Arc<ReloadingIdentity>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    throwaway_ca: Option<ThrowawayCa>,
+}
+
+pub struct NtsService {
+    ke: KeServer,
+    rotation: KeyRotation,
+    pub counters: Arc<KeCounters>,
+    pub throwaway_ca: Option<ThrowawayCa>,
+}
+
+pub fn prepare(config: &NtsConfig) -> io::Result<PreparedNts> {
+    let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let (certificate, private_key, throwaway_ca) = match config.certificate_source().map_err(invalid)? {
+        CertificateSource::Files { certificate, private_key } => (certificate, private_key, None),
+        CertificateSource::ThrowawayCa { dir } => {
+            let ca = make_throwaway_ca(&dir).map_err(|e| invalid(e.to_string()))?;
+            (ca.certificate.clone(), ca.private_key.clone(), Some(ca))
+        }
+    };
+    let identity = ReloadingIdentity::load(&certificate, &private_key, provider.clone())
+        .map_err(|e| invalid(e.to_string()))?;
+    if config.key_file.is_none() {
+        tracing::warn!(
+            "nts: no `key-file`: cookie keys live in memory, so a restart makes clients repeat NTS-KE"
+        );
+    }
+    let keys =
+        key_store::load_or_create(config.key_file.as_deref(), config.key_rotation_s, config.keys_kept)?;
+    Ok(PreparedNts {
+        keys: Arc::new(RwLock::new(keys)),
+        identity: Arc::new(identity),
+        provider,
+        throwaway_ca,
+    })
+}
+
+impl PreparedNts {
+    pub fn policy(&self, require: bool) -> NtsPolicy {
+        NtsPolicy { keys: self.keys.clone(), require, random: os_random }
+    }
+
+    /// Starts rotation and the KE server. `ntp_addrs` are the bound NTP addresses: their port is
+    /// announced when it is not 123 and no `ntp-port` is configured.
+    pub fn start(self, config: &NtsConfig, ntp_addrs: &[SocketAddr]) -> io::Result<NtsService> {
+        let ntp_port = config.ntp_port.or_else(|| ntp_addrs.first().map(|a| a.port()).filter(|p| *p != 123));
+        let settings = KeSettings {
+            listen: config.listen.clone(),
+            offer: KeOffer {
+                aead_preference: config.aead_preference.clone(),
+                ntp_server: config.ntp_server.clone(),
+                ntp_port,
+            },
+            max_connections: config.max_connections,
+            exchange_timeout: Duration::from_millis(config.exchange_timeout_ms),
+            max_request_bytes: config.max_request_bytes,
+            certificate_check: Duration::from_secs(config.certificate_check_s),
+        };
+        let counters = Arc::new(KeCounters::default());
+        let rotation = KeyRotation::start(self.keys.clone(), config.key_file.clone())?;
+        let ke = match KeServer::start(settings, self.identity, self.provider, self.keys, counters.clone()) {
+            Ok(ke) => ke,
+            Err(e) => {
+                rotation.shutdown();
+                return Err(e);
+            }
+        };
+        Ok(NtsService { ke, rotation, counters, throwaway_ca: self.throwaway_ca })
+    }
+}
+
+impl NtsService {
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.ke.local_addrs
+    }
+
+    pub fn shutdown(self) {
+        self.ke.shutdown();
+        self.rotation.shutdown();
+    }
+}
