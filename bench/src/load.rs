@@ -7,14 +7,21 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use stratum1::nts::client::KeSession;
+use stratum1::nts::ntp_auth::{client_read_response, client_request};
+
 const BATCH: usize = 32;
-const REQUEST_LEN: usize = 48;
+const HEADER_LEN: usize = 48;
+const ANSWER_MAX: usize = 1024;
 
 pub struct LoadSpec {
     pub rate: u64,
     pub warmup: Duration,
     pub measure: Duration,
     pub sources: usize,
+    /// Send NTS-authenticated requests in this session (one cookie, reused: servers keep no
+    /// per-cookie state) and count only answers that authenticate under S2C.
+    pub nts: Option<KeSession>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -50,8 +57,8 @@ pub fn run(server: SocketAddr, spec: &LoadSpec, server_cpu: impl Fn() -> u64) ->
     let mut sent_at_start = 0;
     let mut answered_at_start = 0;
     let mut next_socket = 0;
-    let mut requests = [[0u8; REQUEST_LEN]; BATCH];
-    let mut answers = [[0u8; 128]; BATCH];
+    let mut requests: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    let mut answers = vec![[0u8; ANSWER_MAX]; BATCH];
     loop {
         let now = Instant::now();
         if cpu_at_start.is_none() && now >= window_start {
@@ -74,7 +81,7 @@ pub fn run(server: SocketAddr, spec: &LoadSpec, server_cpu: impl Fn() -> u64) ->
         while r.sent < due {
             let n = ((due - r.sent) as usize).min(BATCH);
             for (k, req) in requests.iter_mut().take(n).enumerate() {
-                *req = request(r.sent + k as u64 + 1);
+                *req = request(r.sent + k as u64 + 1, spec.nts.as_ref());
             }
             let socket = &sockets[next_socket];
             next_socket = (next_socket + 1) % sockets.len();
@@ -88,7 +95,7 @@ pub fn run(server: SocketAddr, spec: &LoadSpec, server_cpu: impl Fn() -> u64) ->
             loop {
                 let got = recv_batch(&sockets[index], &mut answers);
                 for answer in answers.iter().take(got.len()).zip(&got) {
-                    classify(answer.0, *answer.1, r.sent, &mut r);
+                    classify(&answer.0[..*answer.1], r.sent, spec.nts.as_ref(), &mut r);
                 }
                 if got.len() < BATCH {
                     break;
@@ -99,8 +106,8 @@ pub fn run(server: SocketAddr, spec: &LoadSpec, server_cpu: impl Fn() -> u64) ->
     Ok(r)
 }
 
-fn classify(buf: &[u8], len: usize, sent: u64, r: &mut LoadResult) {
-    let Some(header) = buf.get(..REQUEST_LEN).filter(|_| len >= REQUEST_LEN) else {
+fn classify(answer: &[u8], sent: u64, nts: Option<&KeSession>, r: &mut LoadResult) {
+    let Some(header) = answer.get(..HEADER_LEN) else {
         r.invalid += 1;
         return;
     };
@@ -110,6 +117,8 @@ fn classify(buf: &[u8], len: usize, sent: u64, r: &mut LoadResult) {
         r.invalid += 1;
     } else if header[1] == 0 {
         r.kiss_of_death += 1;
+    } else if nts.is_some_and(|session| client_read_response(answer, &session.s2c).is_none()) {
+        r.invalid += 1;
     } else {
         r.answered += 1;
     }
@@ -118,11 +127,17 @@ fn classify(buf: &[u8], len: usize, sent: u64, r: &mut LoadResult) {
 /// Marks transmit timestamps as ours (and never zero).
 const SEQUENCE_TAG: u64 = 0xe000_0000_0000_0000;
 
-fn request(seq: u64) -> [u8; REQUEST_LEN] {
-    let mut r = [0u8; REQUEST_LEN];
-    r[0] = (4 << 3) | 3;
-    r[40..48].copy_from_slice(&(SEQUENCE_TAG | seq).to_be_bytes());
-    r
+fn request(seq: u64, nts: Option<&KeSession>) -> Vec<u8> {
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = (4 << 3) | 3;
+    header[40..48].copy_from_slice(&(SEQUENCE_TAG | seq).to_be_bytes());
+    let Some(session) = nts else { return header.to_vec() };
+    // Unique identifier and nonce from the sequence number: distinct for every request.
+    let mut unique_id = [0x5au8; 32];
+    unique_id[..8].copy_from_slice(&seq.to_be_bytes());
+    let mut nonce = vec![0xa5u8; session.algorithm.nonce_len()];
+    nonce[..8].copy_from_slice(&seq.to_be_bytes());
+    client_request(&header, &unique_id, &session.cookies[0], 0, &session.c2s, &nonce)
 }
 
 /// Sockets bound to 127.77.x.y, one source address each, connected to the server.
@@ -153,10 +168,10 @@ fn headers_for(iovecs: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
         .collect()
 }
 
-fn send_batch(socket: &UdpSocket, requests: &[[u8; REQUEST_LEN]]) -> usize {
+fn send_batch(socket: &UdpSocket, requests: &[Vec<u8>]) -> usize {
     let mut iovecs: Vec<libc::iovec> = requests
         .iter()
-        .map(|r| libc::iovec { iov_base: r.as_ptr() as *mut libc::c_void, iov_len: REQUEST_LEN })
+        .map(|r| libc::iovec { iov_base: r.as_ptr() as *mut libc::c_void, iov_len: r.len() })
         .collect();
     let mut headers = headers_for(&mut iovecs);
     // SAFETY: the headers point at iovecs and request buffers that live across the call.
@@ -164,7 +179,7 @@ fn send_batch(socket: &UdpSocket, requests: &[[u8; REQUEST_LEN]]) -> usize {
     n.max(0) as usize
 }
 
-fn recv_batch(socket: &UdpSocket, answers: &mut [[u8; 128]; BATCH]) -> Vec<usize> {
+fn recv_batch(socket: &UdpSocket, answers: &mut [[u8; ANSWER_MAX]]) -> Vec<usize> {
     let mut iovecs: Vec<libc::iovec> = answers
         .iter_mut()
         .map(|a| libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: a.len() })
@@ -175,7 +190,7 @@ fn recv_batch(socket: &UdpSocket, answers: &mut [[u8; 128]; BATCH]) -> Vec<usize
         libc::recvmmsg(
             socket.as_raw_fd(),
             headers.as_mut_ptr(),
-            BATCH as u32,
+            headers.len() as u32,
             libc::MSG_DONTWAIT,
             std::ptr::null_mut(),
         )

@@ -1,11 +1,15 @@
-//! stratum1-bench: server CPU per answered NTP request at a fixed offered rate, for stratum1d,
+//! stratum1-bench: server CPU per answered request at a fixed offered rate, for stratum1d,
 //! chrony and ntpd-rs, measured in the same run on the same machine (ratios are the result;
 //! absolute numbers drift on a shared machine). Loopback only; every load is bounded.
 //!
-//! Usage: stratum1-bench [--rate N] [--seconds S] [--rounds R] [--sources N] [--stratum1d PATH]
-//!                       [--servers stratum1d,chronyd,ntpd-rs]
+//! Modes: `ntp` (plain NTP requests), `nts` (NTS-authenticated requests; only answers that
+//! authenticate count), `ke` (whole NTS-KE exchanges: TLS 1.3 handshake and 8 cookies).
+//!
+//! Usage: stratum1-bench [--mode ntp|nts|ke] [--rate N] [--seconds S] [--rounds R] [--sources N]
+//!                       [--stratum1d PATH] [--servers stratum1d,stratum1d+nts,chronyd,ntpd-rs]
 //!        stratum1-bench --target 127.0.0.1:PORT [--rate N] [--seconds S]   (load only, to profile)
 
+mod ke_load;
 mod load;
 mod peers;
 mod procfs;
@@ -19,7 +23,25 @@ use peers::{Kind, Peer};
 const SERVER_CPU: usize = 1;
 const LOAD_CPU: usize = 0;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Ntp,
+    Nts,
+    Ke,
+}
+
+impl Mode {
+    fn unit(self) -> &'static str {
+        match self {
+            Mode::Ntp => "NTP request",
+            Mode::Nts => "NTS request",
+            Mode::Ke => "NTS-KE handshake",
+        }
+    }
+}
+
 struct Options {
+    mode: Mode,
     rate: u64,
     seconds: u64,
     rounds: usize,
@@ -36,6 +58,19 @@ struct Measurement {
 }
 
 impl Measurement {
+    fn from_ke(r: ke_load::KeLoadResult, peak_rss_kib: u64) -> Measurement {
+        let result = LoadResult {
+            sent: r.offered,
+            answered: r.completed,
+            invalid: r.failed,
+            window_answered: r.window_completed,
+            window_server_cpu_ns: r.window_server_cpu_ns,
+            window_seconds: r.window_seconds,
+            ..LoadResult::default()
+        };
+        Measurement { result, peak_rss_kib }
+    }
+
     fn cpu_us_per_request(&self) -> f64 {
         self.result.window_server_cpu_ns as f64 / 1e3 / self.result.window_answered.max(1) as f64
     }
@@ -64,6 +99,7 @@ fn main() {
         warmup: Duration::from_secs(1),
         measure: Duration::from_secs(options.seconds),
         sources: options.sources,
+        nts: None,
     };
     if let Some(target) = options.target {
         match load::run(target, &spec, || 0) {
@@ -73,8 +109,12 @@ fn main() {
         return;
     }
     println!(
-        "NTP serving: {} req/s offered for {} s (+1 s warm-up) from {} loopback sources; server pinned to CPU {SERVER_CPU}, load to CPU {LOAD_CPU}; {} rounds, interleaved",
-        options.rate, options.seconds, options.sources, options.rounds
+        "{}s: {} /s offered for {} s (+1 s warm-up) from {} loopback sources; server pinned to CPU {SERVER_CPU}, load to CPU {LOAD_CPU}; {} rounds, interleaved",
+        options.mode.unit(),
+        options.rate,
+        options.seconds,
+        if options.mode == Mode::Ke { 8 } else { options.sources },
+        options.rounds
     );
     let mut results: Vec<(Kind, Vec<Measurement>)> =
         options.servers.iter().map(|k| (*k, Vec::new())).collect();
@@ -83,7 +123,7 @@ fn main() {
             match measure(*kind, &options, &spec) {
                 Ok(m) => {
                     println!(
-                        "round {round} {:<9} sent {:>7} answered {:>6.2}% kod {} invalid {}  server CPU {:>5.1}%  {:.3} µs/request  peak RSS {} KiB",
+                        "round {round} {:<13} sent {:>7} answered {:>6.2}% kod {} invalid {}  server CPU {:>5.1}%  {:.3} µs each  peak RSS {} KiB",
                         kind.name(),
                         m.result.sent,
                         m.answered_ratio() * 100.0,
@@ -99,16 +139,55 @@ fn main() {
             }
         }
     }
-    report(&results);
+    report(&results, options.mode);
 }
 
 fn measure(kind: Kind, options: &Options, spec: &LoadSpec) -> Result<Measurement, String> {
-    let peer = Peer::start(kind, &options.stratum1d, SERVER_CPU)?;
+    let peer = Peer::start(kind, &options.stratum1d, SERVER_CPU, options.mode != Mode::Ntp)?;
     let pid = peer.pid();
-    let result =
-        load::run(peer.addr, spec, || procfs::cpu_nanos(pid).unwrap_or(0)).map_err(|e| e.to_string())?;
-    let peak_rss_kib = procfs::peak_rss_kib(pid).unwrap_or(0);
-    Ok(Measurement { result, peak_rss_kib })
+    let cpu = || procfs::cpu_nanos(pid).unwrap_or(0);
+    match options.mode {
+        Mode::Ntp => {
+            let result = load::run(peer.addr, spec, cpu).map_err(|e| e.to_string())?;
+            Ok(Measurement { result, peak_rss_kib: procfs::peak_rss_kib(pid).unwrap_or(0) })
+        }
+        Mode::Nts => {
+            let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
+            let session = establish(ke, &ca)?;
+            let spec = LoadSpec { nts: Some(session), ..*spec };
+            let result = load::run(peer.addr, &spec, cpu).map_err(|e| e.to_string())?;
+            Ok(Measurement { result, peak_rss_kib: procfs::peak_rss_kib(pid).unwrap_or(0) })
+        }
+        Mode::Ke => {
+            let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
+            // The server starts its KE listener after its NTP socket: wait for it.
+            establish(ke, &ca)?;
+            let result = ke_load::run(ke, &ca, options.rate, spec.warmup, spec.measure, cpu)
+                .map_err(|e| e.to_string())?;
+            Ok(Measurement::from_ke(result, procfs::peak_rss_kib(pid).unwrap_or(0)))
+        }
+    }
+}
+
+/// One key establishment with the peer (retried while it starts up).
+fn establish(
+    ke: std::net::SocketAddr,
+    ca: &std::path::Path,
+) -> Result<stratum1::nts::client::KeSession, String> {
+    use stratum1::nts::aead::AeadAlgorithm;
+    use stratum1::nts::client::{tls_config, KeConnection};
+    let tls = tls_config(ca).map_err(|e| e.to_string())?;
+    let mut last = String::new();
+    for _ in 0..50 {
+        match KeConnection::connect(tls.clone(), ke, "localhost", Duration::from_secs(2))
+            .and_then(|c| c.establish(&[AeadAlgorithm::AesSivCmac256]))
+        {
+            Ok(session) => return Ok(session),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("NTS-KE with {ke} failed: {last}"))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -120,9 +199,9 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-fn report(results: &[(Kind, Vec<Measurement>)]) {
+fn report(results: &[(Kind, Vec<Measurement>)], mode: Mode) {
     println!();
-    println!("| server | answered | server CPU per request (median) | peak RSS |");
+    println!("| server | answered | server CPU per {} (median) | peak RSS |", mode.unit());
     println!("|---|---|---|---|");
     let mut medians = Vec::new();
     for (kind, ms) in results {
@@ -139,13 +218,19 @@ fn report(results: &[(Kind, Vec<Measurement>)]) {
     if let Some(ours) = ours {
         println!();
         for (kind, cpu) in medians.iter().filter(|(k, _)| *k != Kind::Stratum1) {
-            println!("stratum1d / {}: {:.2} (CPU per request; lower is better)", kind.name(), ours / cpu);
+            println!(
+                "stratum1d / {}: {:.2} (CPU per {}; lower is better)",
+                kind.name(),
+                ours / cpu,
+                mode.unit()
+            );
         }
     }
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
+        mode: Mode::Ntp,
         rate: 80_000,
         seconds: 5,
         rounds: 3,
@@ -159,6 +244,14 @@ fn parse_args() -> Result<Options, String> {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         let number = |v: String| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
         match flag.as_str() {
+            "--mode" => {
+                o.mode = match value()?.as_str() {
+                    "ntp" => Mode::Ntp,
+                    "nts" => Mode::Nts,
+                    "ke" => Mode::Ke,
+                    other => return Err(format!("unknown mode {other} (ntp, nts, ke)")),
+                }
+            }
             "--rate" => o.rate = number(value()?)?.clamp(1, 1_000_000),
             "--seconds" => o.seconds = number(value()?)?.clamp(1, 120),
             "--rounds" => o.rounds = number(value()?)?.clamp(1, 20) as usize,
@@ -170,6 +263,7 @@ fn parse_args() -> Result<Options, String> {
                     .split(',')
                     .map(|s| match s {
                         "stratum1d" => Ok(Kind::Stratum1),
+                        "stratum1d+nts" => Ok(Kind::Stratum1WithNts),
                         "chronyd" | "chrony" => Ok(Kind::Chrony),
                         "ntpd-rs" => Ok(Kind::NtpdRs),
                         other => Err(format!("unknown server {other}")),

@@ -8,9 +8,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use stratum1::nts::certificates::make_throwaway_ca;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Stratum1,
+    /// stratum1d with NTS enabled, serving plain NTP: NTS must not slow the plain path.
+    Stratum1WithNts,
     Chrony,
     NtpdRs,
 }
@@ -19,6 +23,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Stratum1 => "stratum1d",
+            Kind::Stratum1WithNts => "stratum1d+nts",
             Kind::Chrony => "chronyd",
             Kind::NtpdRs => "ntpd-rs",
         }
@@ -28,6 +33,8 @@ impl Kind {
 pub struct Peer {
     pub kind: Kind,
     pub addr: SocketAddr,
+    /// The NTS-KE address and the CA that signed the server's certificate, when NTS is on.
+    pub nts: Option<(SocketAddr, PathBuf)>,
     child: Child,
     dir: PathBuf,
 }
@@ -37,9 +44,15 @@ impl Peer {
         self.child.id()
     }
 
-    pub fn start(kind: Kind, stratum1d: &Path, cpu: usize) -> Result<Peer, String> {
+    /// Starts a server; with `nts`, each also serves NTS-KE with a certificate from a throwaway
+    /// CA made here.
+    pub fn start(kind: Kind, stratum1d: &Path, cpu: usize, nts: bool) -> Result<Peer, String> {
         let dir = std::env::temp_dir().join(format!("stratum1-bench-{}-{}", std::process::id(), kind.name()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let nts = nts || kind == Kind::Stratum1WithNts;
+        let certs =
+            if nts { Some(make_throwaway_ca(&dir.join("ca")).map_err(|e| e.to_string())?) } else { None };
+        let ke_port = if nts { free_tcp_port()? } else { 0 };
         let taskset = |program: &Path| {
             let mut c = Command::new("taskset");
             c.arg("-c").arg(cpu.to_string()).arg(program);
@@ -47,16 +60,23 @@ impl Peer {
             c
         };
         let (child, addr) = match kind {
-            Kind::Stratum1 => {
+            Kind::Stratum1 | Kind::Stratum1WithNts => {
                 let conf = dir.join("stratum1.toml");
                 // Rate limiting stays on (the default path) with a limit above the per-source
                 // load, so its cost is measured but no request is refused.
-                write(
-                    &conf,
-                    "[ntp]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\
+                let mut text = "[ntp]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\
                      [ntp.rate-limit]\nenabled = true\nmax-rate = 1000.0\nburst = 1000\n\
-                     [clock]\nlocal-stratum = 1\n",
-                )?;
+                     [clock]\nlocal-stratum = 1\n"
+                    .to_owned();
+                if let Some(certs) = &certs {
+                    text.push_str(&format!(
+                        "[nts]\nenabled = true\nlisten = [\"127.0.0.1:{ke_port}\"]\ncertificate = \"{}\"\nprivate-key = \"{}\"\n\
+                         max-connections = 512\n",
+                        certs.certificate.display(),
+                        certs.private_key.display()
+                    ));
+                }
+                write(&conf, &text)?;
                 let mut child =
                     taskset(stratum1d).arg("--config").arg(&conf).spawn().map_err(|e| e.to_string())?;
                 let addr = announced_addr(&mut child)?;
@@ -65,17 +85,25 @@ impl Peer {
             Kind::Chrony => {
                 let port = free_port()?;
                 let conf = dir.join("chrony.conf");
-                write(
-                    &conf,
-                    &format!(
-                        "port {port}\nbindaddress 127.0.0.1\nlocal stratum 1\nallow 127.0.0.0/8\n\
-                         cmdport 0\npidfile {}\n",
-                        dir.join("chronyd.pid").display()
-                    ),
-                )?;
-                // -x: never touch the clock; -d: stay in the foreground.
+                let mut text = format!(
+                    "port {port}\nbindaddress 127.0.0.1\nlocal stratum 1\nallow 127.0.0.0/8\n\
+                     cmdport 0\npidfile {}\n",
+                    dir.join("chronyd.pid").display()
+                );
+                if let Some(certs) = &certs {
+                    // ntsprocesses 0: key establishment in the main process, so its CPU is
+                    // counted like everyone else's.
+                    text.push_str(&format!(
+                        "ntsport {ke_port}\nntsservercert {}\nntsserverkey {}\nntsprocesses 0\nntsdumpdir {}\n",
+                        certs.certificate.display(),
+                        certs.private_key.display(),
+                        dir.display()
+                    ));
+                }
+                write(&conf, &text)?;
+                // -x: never touch the clock; -d: stay in the foreground; -u root: read the key.
                 let child = taskset(Path::new("chronyd"))
-                    .args(["-d", "-x", "-f"])
+                    .args(["-d", "-x", "-u", "root", "-f"])
                     .arg(&conf)
                     .stderr(Stdio::null())
                     .spawn()
@@ -86,13 +114,19 @@ impl Peer {
                 let port = free_port()?;
                 let conf = dir.join("ntp.toml");
                 // A server and no source: ntpd-rs then never adjusts the clock.
-                write(
-                    &conf,
-                    &format!(
-                        "[observability]\nlog-level = \"warn\"\n\n[[server]]\nlisten = \"127.0.0.1:{port}\"\n\n\
-                         [synchronization]\nlocal-stratum = 1\n"
-                    ),
-                )?;
+                let mut text = format!(
+                    "[observability]\nlog-level = \"warn\"\n\n[[server]]\nlisten = \"127.0.0.1:{port}\"\n\n\
+                     [synchronization]\nlocal-stratum = 1\n"
+                );
+                if let Some(certs) = &certs {
+                    text.push_str(&format!(
+                        "\n[[nts-ke-server]]\nlisten = \"127.0.0.1:{ke_port}\"\ncertificate-chain-path = \"{}\"\n\
+                         private-key-path = \"{}\"\nntp-port = {port}\n",
+                        certs.certificate.display(),
+                        certs.private_key.display()
+                    ));
+                }
+                write(&conf, &text)?;
                 let child = taskset(Path::new("ntp-daemon"))
                     .arg("-c")
                     .arg(&conf)
@@ -102,7 +136,8 @@ impl Peer {
                 (child, SocketAddr::from(([127, 0, 0, 1], port)))
             }
         };
-        let mut peer = Peer { kind, addr, child, dir };
+        let nts = certs.map(|c| (SocketAddr::from(([127, 0, 0, 1], ke_port)), c.ca_certificate));
+        let mut peer = Peer { kind, addr, nts, child, dir };
         peer.wait_until_answering()?;
         Ok(peer)
     }
@@ -137,6 +172,12 @@ impl Drop for Peer {
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A loopback TCP port that was free a moment ago.
+fn free_tcp_port() -> Result<u16, String> {
+    let s = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    s.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// A loopback UDP port that was free a moment ago.

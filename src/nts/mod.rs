@@ -11,6 +11,7 @@ pub mod ke_server;
 pub mod key_set;
 pub mod key_store;
 pub mod ntp_auth;
+pub mod random;
 pub mod service;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -37,7 +38,7 @@ impl NtsPolicy {
     }
 }
 
-/// Randomness from the operating system.
+/// Randomness for the packet path: a per-thread keystream keyed by the operating system.
 pub fn os_random(buffer: &mut [u8]) -> bool {
-    getrandom::getrandom(buffer).is_ok()
+    random::fill(buffer)
 }
