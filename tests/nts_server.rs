@@ -229,3 +229,29 @@ fn ke_limits_hold_and_ntp_keeps_answering() {
         assert!(log.contains(expected), "{expected} in {log}");
     }
 }
+
+#[test]
+fn a_missing_certificate_stops_the_daemon_at_start_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("fullchain.pem");
+    let path = dir.path().join("stratum1.toml");
+    std::fs::write(
+        &path,
+        config(&format!(
+            "certificate = \"{}\"\nprivate-key = \"{}\"\n",
+            missing.display(),
+            missing.display()
+        )),
+    )
+    .unwrap();
+    let out = std::process::Command::new(DAEMON).arg("--config").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fullchain.pem") && err.contains("No such file"), "{err}");
+
+    // Half a certificate configuration is refused by --check-config already.
+    std::fs::write(&path, config(&format!("certificate = \"{}\"\n", missing.display()))).unwrap();
+    let out = std::process::Command::new(DAEMON).arg("--check-config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("private-key"));
+}

@@ -164,10 +164,18 @@ pub enum ConfigError {
 impl Config {
     /// Parses and validates `text`; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e: toml::de::Error| ConfigError::Invalid {
+        let config: Config = toml::from_str(text).map_err(|e: toml::de::Error| ConfigError::Invalid {
             path: origin.to_owned(),
             message: e.to_string().trim_end().to_owned(),
-        })
+        })?;
+        // Checks that span several keys, so no single line is to blame.
+        if config.nts.enabled {
+            config
+                .nts
+                .certificate_source()
+                .map_err(|message| ConfigError::Invalid { path: origin.to_owned(), message })?;
+        }
+        Ok(config)
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
