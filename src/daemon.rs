@@ -18,6 +18,8 @@ use crate::ntp::udp::{Shared, UdpService};
 use crate::nts::ke_server::KeCountsSnapshot;
 use crate::nts::service::{self as nts_service, NtsService};
 use crate::state::SharedServedClock;
+use crate::status::{NtsSources, StatusSources};
+use stratum1_web::server::WebServer;
 
 pub struct Daemon {
     udp: UdpService,
@@ -26,6 +28,7 @@ pub struct Daemon {
     counters: Arc<ServerCounters>,
     gnss: Option<GnssTask>,
     nts: Option<NtsService>,
+    web: Option<WebServer>,
 }
 
 impl Daemon {
@@ -114,7 +117,38 @@ impl Daemon {
         if let Some(nts) = &nts {
             announce_nts(nts, &udp.local_addrs, config.nts.require);
         }
-        Ok(Daemon { udp, clock_task, stop, counters, gnss, nts })
+        let sources = StatusSources {
+            started: std::time::Instant::now(),
+            served: clock.clone(),
+            clock: clock_task.status(),
+            history: clock_task.history(),
+            gnss: gnss.as_ref().map(GnssTask::status),
+            ntp: counters.clone(),
+            nts: nts.as_ref().map(|n| NtsSources {
+                counters: n.counters.clone(),
+                identity: n.identity.clone(),
+                keys: n.keys.clone(),
+            }),
+            steps: clock_task.steps(),
+        };
+        let mut daemon = Daemon { udp, clock_task, stop, counters, gnss, nts, web: None };
+        if config.web.enabled {
+            let source: stratum1_web::server::SnapshotSource = Arc::new(move || sources.snapshot());
+            match WebServer::start(&config.web.listen, config.web.max_connections, source) {
+                Ok(web) => {
+                    for addr in &web.local_addrs {
+                        // Tests read this line to learn ephemeral ports: keep its shape.
+                        tracing::info!("serving the status page on http://{addr}/");
+                    }
+                    daemon.web = Some(web);
+                }
+                Err(e) => {
+                    daemon.shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(daemon)
     }
 
     pub fn local_addrs(&self) -> &[SocketAddr] {
@@ -135,6 +169,9 @@ impl Daemon {
 
     /// Stops every task and waits for them; returns the final counters.
     pub fn shutdown(self) -> CountsSnapshot {
+        if let Some(web) = self.web {
+            web.shutdown();
+        }
         self.stop.store(true, Ordering::Relaxed);
         if let Some(gnss) = self.gnss {
             gnss.shutdown();

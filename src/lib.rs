@@ -9,3 +9,4 @@ pub mod gnss;
 pub mod ntp;
 pub mod nts;
 pub mod state;
+pub mod status;

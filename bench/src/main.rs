@@ -6,11 +6,12 @@
 //! authenticate count), `ke` (whole NTS-KE exchanges: TLS 1.3 handshake and 8 cookies).
 //!
 //! Usage: stratum1-bench [--mode ntp|nts|ke] [--rate N] [--seconds S] [--rounds R] [--sources N]
-//!                       [--stratum1d PATH] [--servers stratum1d,stratum1d+nts,chronyd,ntpd-rs]
+//!                       [--stratum1d PATH] [--servers stratum1d,stratum1d+nts,stratum1d+page,chronyd,ntpd-rs]
 //!        stratum1-bench --target 127.0.0.1:PORT [--rate N] [--seconds S]   (load only, to profile)
 
 mod ke_load;
 mod load;
+mod page_poller;
 mod peers;
 mod procfs;
 
@@ -148,7 +149,12 @@ fn measure(kind: Kind, options: &Options, spec: &LoadSpec) -> Result<Measurement
     let cpu = || procfs::cpu_nanos(pid).unwrap_or(0);
     match options.mode {
         Mode::Ntp => {
+            let poller = peer.web.map(page_poller::start);
             let result = load::run(peer.addr, spec, cpu).map_err(|e| e.to_string())?;
+            if let Some(poller) = poller {
+                let (pages, failures) = poller.stop();
+                println!("  {} polled: {pages} page and API loads, {failures} failed", kind.name());
+            }
             Ok(Measurement { result, peak_rss_kib: procfs::peak_rss_kib(pid).unwrap_or(0) })
         }
         Mode::Nts => {
@@ -264,6 +270,7 @@ fn parse_args() -> Result<Options, String> {
                     .map(|s| match s {
                         "stratum1d" => Ok(Kind::Stratum1),
                         "stratum1d+nts" => Ok(Kind::Stratum1WithNts),
+                        "stratum1d+page" => Ok(Kind::Stratum1WithPage),
                         "chronyd" | "chrony" => Ok(Kind::Chrony),
                         "ntpd-rs" => Ok(Kind::NtpdRs),
                         other => Err(format!("unknown server {other}")),

@@ -15,6 +15,8 @@ pub enum Kind {
     Stratum1,
     /// stratum1d with NTS enabled, serving plain NTP: NTS must not slow the plain path.
     Stratum1WithNts,
+    /// stratum1d with its status page on, polled while it serves: the page must cost NTP nothing.
+    Stratum1WithPage,
     Chrony,
     NtpdRs,
 }
@@ -24,6 +26,7 @@ impl Kind {
         match self {
             Kind::Stratum1 => "stratum1d",
             Kind::Stratum1WithNts => "stratum1d+nts",
+            Kind::Stratum1WithPage => "stratum1d+page",
             Kind::Chrony => "chronyd",
             Kind::NtpdRs => "ntpd-rs",
         }
@@ -35,6 +38,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The NTS-KE address and the CA that signed the server's certificate, when NTS is on.
     pub nts: Option<(SocketAddr, PathBuf)>,
+    /// The status page, when on.
+    pub web: Option<SocketAddr>,
     child: Child,
     dir: PathBuf,
 }
@@ -59,8 +64,9 @@ impl Peer {
             c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
             c
         };
+        let mut web_addr = None;
         let (child, addr) = match kind {
-            Kind::Stratum1 | Kind::Stratum1WithNts => {
+            Kind::Stratum1 | Kind::Stratum1WithNts | Kind::Stratum1WithPage => {
                 let conf = dir.join("stratum1.toml");
                 // Rate limiting stays on (the default path) with a limit above the per-source
                 // load, so its cost is measured but no request is refused.
@@ -76,10 +82,14 @@ impl Peer {
                         certs.private_key.display()
                     ));
                 }
+                if kind == Kind::Stratum1WithPage {
+                    text.push_str("[web]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\n");
+                }
                 write(&conf, &text)?;
                 let mut child =
                     taskset(stratum1d).arg("--config").arg(&conf).spawn().map_err(|e| e.to_string())?;
-                let addr = announced_addr(&mut child)?;
+                let (addr, web) = announced_addrs(&mut child, kind == Kind::Stratum1WithPage)?;
+                web_addr = web;
                 (child, addr)
             }
             Kind::Chrony => {
@@ -137,7 +147,7 @@ impl Peer {
             }
         };
         let nts = certs.map(|c| (SocketAddr::from(([127, 0, 0, 1], ke_port)), c.ca_certificate));
-        let mut peer = Peer { kind, addr, nts, child, dir };
+        let mut peer = Peer { kind, addr, nts, web: web_addr, child, dir };
         peer.wait_until_answering()?;
         Ok(peer)
     }
@@ -186,17 +196,30 @@ fn free_port() -> Result<u16, String> {
     s.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-/// Reads the daemon's log until it announces its NTP address.
-fn announced_addr(child: &mut Child) -> Result<SocketAddr, String> {
+/// Reads the daemon's log until it announces its NTP address (and its status page, if asked).
+fn announced_addrs(child: &mut Child, with_web: bool) -> Result<(SocketAddr, Option<SocketAddr>), String> {
     let stderr = child.stderr.take().ok_or("no stderr")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("serving NTP on udp://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                let _ = tx.send((false, rest.split_whitespace().next().unwrap_or_default().to_owned()));
+            }
+            if let Some(rest) = line.split("serving the status page on http://").nth(1) {
+                let _ = tx.send((true, rest.split('/').next().unwrap_or_default().to_owned()));
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(10)).map_err(|_| "stratum1d did not start".to_owned())?;
-    addr.parse().map_err(|e| format!("{addr}: {e}"))
+    let (mut ntp, mut web) = (None, None);
+    while ntp.is_none() || (with_web && web.is_none()) {
+        let (is_web, addr) =
+            rx.recv_timeout(Duration::from_secs(10)).map_err(|_| "stratum1d did not start".to_owned())?;
+        let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+        if is_web {
+            web = Some(addr);
+        } else {
+            ntp = Some(addr);
+        }
+    }
+    Ok((ntp.ok_or("no NTP address")?, web))
 }

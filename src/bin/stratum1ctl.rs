@@ -8,20 +8,37 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use refclock::nmea::DateWindow;
 use stratum1::ctl::gnss_decode::decode_capture;
+use stratum1::ctl::http::fetch_status;
+use stratum1::ctl::views;
+
+/// Where the daemon's status page listens (`[web] listen`); the demo's default.
+const DEFAULT_URL: &str = "http://127.0.0.1:8123";
 
 #[derive(Parser)]
 #[command(name = "stratum1ctl", version, about = "Inspect a stratum1 time server and its receiver")]
 struct Args {
+    /// The daemon's status page (`[web] listen`).
+    #[arg(long, global = true, default_value = DEFAULT_URL, value_name = "URL")]
+    url: String,
+    /// Print the daemon's status as JSON (`/api/status`) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// GNSS receiver tools.
+    /// The clock: state, offset, frequency, error bound (like `chronyc tracking`).
+    Status,
+    /// NTP traffic: answers, kiss-o'-death, drops by reason (like `chronyc serverstats`).
+    Serverstats,
+    /// NTS: key establishment, cookie keys, the certificate (like `chronyc authdata`).
+    Nts,
+    /// The GNSS receiver: fix, satellites and signal strength; `gnss decode FILE` decodes a capture.
     Gnss {
         #[command(subcommand)]
-        command: GnssCommand,
+        command: Option<GnssCommand>,
     },
 }
 
@@ -38,7 +55,51 @@ enum GnssCommand {
 }
 
 fn main() -> ExitCode {
-    let Args { command: Command::Gnss { command: GnssCommand::Decode { file, not_before } } } = Args::parse();
+    let args = Args::parse();
+    let view: fn(&stratum1_web::StatusSnapshot) -> String = match args.command {
+        Command::Gnss { command: Some(GnssCommand::Decode { file, not_before }) } => {
+            return decode(file, not_before)
+        }
+        Command::Status => views::status,
+        Command::Serverstats => views::serverstats,
+        Command::Nts => views::nts,
+        Command::Gnss { command: None } => views::gnss,
+    };
+    match fetch_status(&args.url) {
+        Ok(snapshot) if args.json => match serde_json::to_string_pretty(&snapshot) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("stratum1ctl: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(snapshot) => {
+            print!("{}", view(&snapshot));
+            ExitCode::SUCCESS
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::TimedOut | io::ErrorKind::NotFound
+            ) =>
+        {
+            eprintln!(
+                "stratum1ctl: cannot reach stratum1d at {} ({e}). Is it running, with [web] enabled on that address? (--url chooses another)",
+                args.url
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("stratum1ctl: {}: {e}", args.url);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn decode(file: PathBuf, not_before: Option<chrono::NaiveDate>) -> ExitCode {
     let window = not_before.map_or_else(DateWindow::default, DateWindow::starting);
     let out = BufWriter::new(io::stdout().lock());
     let result = if file.as_os_str() == "-" {

@@ -8,6 +8,7 @@
 pub mod accuracy;
 pub mod discipline;
 pub mod filter;
+pub mod history;
 pub mod kernel;
 pub mod leap;
 pub mod oscillator;

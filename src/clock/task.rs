@@ -13,6 +13,7 @@ use refclock::Sample;
 
 use super::discipline::{Discipline, DisciplineCounts, Estimate, LockState, Steering};
 use super::filter::Nanos;
+use super::history::{ClockHistory, SharedClockHistory};
 use super::kernel::{self, KernelStatus};
 use super::leap::{LeapSeconds, LeapStatus};
 use super::oscillator::Oscillator;
@@ -98,6 +99,7 @@ pub struct ClockTask {
     input: mpsc::Sender<Input>,
     thread: JoinHandle<()>,
     status: SharedClockStatus,
+    history: SharedClockHistory,
     steps: Arc<AtomicU64>,
     simulated: Option<SharedSimulatedClock>,
 }
@@ -135,6 +137,8 @@ impl ClockTask {
         };
         let (input, rx) = mpsc::channel();
         let status: SharedClockStatus = Arc::new(RwLock::new(None));
+        let history: SharedClockHistory =
+            Arc::new(RwLock::new(ClockHistory::with_day(memory.history.clone())));
         let steps = Arc::new(AtomicU64::new(0));
         let run = Run {
             mode: config.mode,
@@ -147,11 +151,12 @@ impl ClockTask {
             memory,
             state_file: config.state_file.clone(),
             status: status.clone(),
+            history: history.clone(),
             steps: steps.clone(),
             simulated: simulated.clone(),
         };
         let thread = std::thread::Builder::new().name("clock".into()).spawn(move || run.run(rx))?;
-        Ok(ClockTask { input, thread, status, steps, simulated })
+        Ok(ClockTask { input, thread, status, history, steps, simulated })
     }
 
     pub fn sample_sink(&self) -> SampleSink {
@@ -160,6 +165,11 @@ impl ClockTask {
 
     pub fn status(&self) -> SharedClockStatus {
         self.status.clone()
+    }
+
+    /// The offset and frequency of the last hour (per second) and day (per minute).
+    pub fn history(&self) -> SharedClockHistory {
+        self.history.clone()
     }
 
     /// Counts the clock's steps, so that the receiver can drop edges stamped before one.
@@ -177,6 +187,17 @@ impl ClockTask {
             tracing::error!("the clock task panicked");
         }
     }
+}
+
+/// A point worth plotting: only while locked or in holdover (an acquiring filter's offset says
+/// nothing about the served time).
+fn plotted(estimate: &Estimate, unix: i64) -> Option<HistoryPoint> {
+    matches!(estimate.state, LockState::Locked | LockState::Holdover).then_some(HistoryPoint {
+        unix_s: unix,
+        offset_ns: estimate.offset_ns,
+        frequency_ppb: estimate.frequency_ppb,
+        error_bound_ns: estimate.error_bound_ns,
+    })
 }
 
 fn load_leap_list(path: Option<&PathBuf>) -> Option<LeapSeconds> {
@@ -212,6 +233,7 @@ struct Run {
     memory: ClockMemory,
     state_file: Option<PathBuf>,
     status: SharedClockStatus,
+    history: SharedClockHistory,
     steps: Arc<AtomicU64>,
     simulated: Option<SharedSimulatedClock>,
 }
@@ -249,6 +271,9 @@ impl Run {
                         last_leap = Some(status.leap);
                     }
                     let unix = now / NANOS_PER_SEC;
+                    if let Some(point) = plotted(&status.estimate, unix) {
+                        self.history.write().unwrap_or_else(|p| p.into_inner()).push_recent(point);
+                    }
                     if unix - last_history >= HISTORY_EVERY_S {
                         self.remember(&status.estimate, unix);
                         last_history = unix;
@@ -314,18 +339,12 @@ impl Run {
     }
 
     fn remember(&mut self, estimate: &Estimate, unix: i64) {
-        if !matches!(estimate.state, LockState::Locked | LockState::Holdover) {
-            return;
-        }
+        let Some(point) = plotted(estimate, unix) else { return };
         self.memory.frequency_ppb = Some(estimate.frequency_ppb);
         self.memory.skew_ppb = Some(estimate.skew_ppb);
         self.memory.saved_unix_s = Some(unix);
-        self.memory.record(HistoryPoint {
-            unix_s: unix,
-            offset_ns: estimate.offset_ns,
-            frequency_ppb: estimate.frequency_ppb,
-            error_bound_ns: estimate.error_bound_ns,
-        });
+        self.memory.record(point);
+        self.history.write().unwrap_or_else(|p| p.into_inner()).push_day(point);
     }
 
     fn save(&self) {

@@ -12,9 +12,11 @@ use crate::ntp::rate_limit::RateLimitSettings;
 mod clock;
 mod nts;
 mod refclock;
+mod web;
 pub use clock::{ClockConfig, ClockSimulatorConfig};
 pub use nts::{CertificateSource, NtsConfig};
 pub use refclock::{Edge, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig};
+pub use web::WebConfig;
 
 /// The configuration the daemon runs with when given none: the no-hardware demo.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../configs/demo.toml");
@@ -30,6 +32,8 @@ pub struct Config {
     pub refclock: RefclockConfig,
     #[serde(default)]
     pub nts: NtsConfig,
+    #[serde(default)]
+    pub web: WebConfig,
     #[serde(default)]
     pub log: LogConfig,
 }

@@ -26,6 +26,9 @@ pub struct NtsService {
     rotation: KeyRotation,
     pub counters: Arc<KeCounters>,
     pub throwaway_ca: Option<ThrowawayCa>,
+    /// For the status page: the served certificate and the current cookie key.
+    pub identity: Arc<ReloadingIdentity>,
+    pub keys: SharedKeys,
 }
 
 pub fn prepare(config: &NtsConfig) -> io::Result<PreparedNts> {
@@ -78,14 +81,27 @@ impl PreparedNts {
         };
         let counters = Arc::new(KeCounters::default());
         let rotation = KeyRotation::start(self.keys.clone(), config.key_file.clone())?;
-        let ke = match KeServer::start(settings, self.identity, self.provider, self.keys, counters.clone()) {
+        let ke = match KeServer::start(
+            settings,
+            self.identity.clone(),
+            self.provider,
+            self.keys.clone(),
+            counters.clone(),
+        ) {
             Ok(ke) => ke,
             Err(e) => {
                 rotation.shutdown();
                 return Err(e);
             }
         };
-        Ok(NtsService { ke, rotation, counters, throwaway_ca: self.throwaway_ca })
+        Ok(NtsService {
+            ke,
+            rotation,
+            counters,
+            throwaway_ca: self.throwaway_ca,
+            identity: self.identity,
+            keys: self.keys,
+        })
     }
 }
 

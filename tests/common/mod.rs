@@ -18,6 +18,8 @@ pub struct RunningDaemon {
     pub ntp: Vec<SocketAddr>,
     /// NTS-KE addresses, when `[nts]` is enabled.
     pub nts_ke: Vec<SocketAddr>,
+    /// Status page addresses, when `[web]` is enabled.
+    pub web: Vec<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
     dir: Option<tempfile::TempDir>,
 }
@@ -35,6 +37,7 @@ impl RunningDaemon {
     pub fn start_in(config: &str, dir: tempfile::TempDir) -> RunningDaemon {
         let config = config
             .replace(":4460\"", ":0\"")
+            .replace(":8123\"", ":0\"")
             .replace("/tmp/stratum1-demo-ca", &dir.path().join("ca").display().to_string());
         let config = config.as_str();
         let path = dir.path().join("stratum1.toml");
@@ -56,11 +59,15 @@ impl RunningDaemon {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Some(addr) = line.split("serving NTP on udp://").nth(1) {
                         let addr = addr.split_whitespace().next().unwrap_or_default();
-                        let _ = tx.send(addr.parse::<SocketAddr>().ok().map(|a| (false, a)));
+                        let _ = tx.send(addr.parse::<SocketAddr>().ok().map(|a| (0, a)));
                     }
                     if let Some(addr) = line.split("serving NTS-KE on tcp://").nth(1) {
                         let addr = addr.split_whitespace().next().unwrap_or_default();
-                        let _ = tx.send(addr.parse::<SocketAddr>().ok().map(|a| (true, a)));
+                        let _ = tx.send(addr.parse::<SocketAddr>().ok().map(|a| (1, a)));
+                    }
+                    if let Some(addr) = line.split("serving the status page on http://").nth(1) {
+                        let addr = addr.split('/').next().unwrap_or_default();
+                        let _ = tx.send(addr.parse::<SocketAddr>().ok().map(|a| (2, a)));
                     }
                     log.lock().unwrap().push(line);
                 }
@@ -71,13 +78,14 @@ impl RunningDaemon {
             stratum1::config::Config::from_toml(config, "test config").expect("test config is valid");
         let expected_ntp = parsed.ntp.listen.len();
         let expected_ke = if parsed.nts.enabled { parsed.nts.listen.len() } else { 0 };
-        let mut ntp = Vec::new();
-        let mut nts_ke = Vec::new();
+        let expected_web = if parsed.web.enabled { parsed.web.listen.len() } else { 0 };
+        let (mut ntp, mut nts_ke, mut web) = (Vec::new(), Vec::new(), Vec::new());
         let deadline = Instant::now() + Duration::from_secs(10);
-        while ntp.len() < expected_ntp || nts_ke.len() < expected_ke {
+        while ntp.len() < expected_ntp || nts_ke.len() < expected_ke || web.len() < expected_web {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(Some((false, addr))) => ntp.push(addr),
-                Ok(Some((true, addr))) => nts_ke.push(addr),
+                Ok(Some((0, addr))) => ntp.push(addr),
+                Ok(Some((1, addr))) => nts_ke.push(addr),
+                Ok(Some((_, addr))) => web.push(addr),
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -85,7 +93,7 @@ impl RunningDaemon {
                 }
             }
         }
-        RunningDaemon { child, ntp, nts_ke, log, dir: Some(dir) }
+        RunningDaemon { child, ntp, nts_ke, web, log, dir: Some(dir) }
     }
 
     pub fn pid(&self) -> u32 {
@@ -151,6 +159,28 @@ fn terminate(pid: u32) {
     unsafe {
         libc::kill(pid as libc::pid_t, libc::SIGTERM);
     }
+}
+
+/// A plain HTTP/1.1 GET on loopback: (status code, headers, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    http_request(addr, "GET", path)
+}
+
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the web server");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// A 48-byte client request with the given version, mode and transmit timestamp.

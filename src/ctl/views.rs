@@ -1,0 +1,161 @@
+//! `stratum1ctl status | gnss | serverstats | nts`: the daemon's status as text, in the spirit
+//! of `chronyc tracking`, `sources`, `serverstats` and `authdata`. Pure: snapshot in, text out.
+
+use std::fmt::Write;
+
+use stratum1_web::StatusSnapshot;
+
+pub fn status(s: &StatusSnapshot) -> String {
+    let c = &s.clock;
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| {
+        let _ = writeln!(out, "{k:<20}: {v}");
+    };
+    line("State", s.state.label().to_owned());
+    line("Reference ID", s.server.reference_id.clone());
+    line("Stratum", s.server.stratum.to_string());
+    line("Clock", format!("{} ({})", c.lock_state, c.mode));
+    line("Offset", format!("{:+.9} seconds", c.offset_ns / 1e9));
+    line("Frequency", format!("{:+.3} ppm", c.frequency_ppb / 1e3));
+    line("Skew", format!("{:.3} ppm", c.skew_ppb / 1e3));
+    line("Jitter", format!("{:.9} seconds", c.jitter_ns / 1e9));
+    line(
+        "Error bound",
+        if c.error_bound_ns.is_finite() {
+            format!("{:.9} seconds", c.error_bound_ns / 1e9)
+        } else {
+            "unknown".into()
+        },
+    );
+    line("Root dispersion", format!("{:.9} seconds", s.server.root_dispersion_us / 1e6));
+    line("Last sample", c.last_sample_age_s.map_or("none".into(), |a| format!("{a:.1} seconds ago")));
+    line("Steps", c.steps.to_string());
+    line("Leap status", format!("{} ({})", s.server.leap, c.leap_list));
+    if let Some(e) = c.simulated_true_error_ns {
+        line("Simulated true err", format!("{:+.9} seconds", e / 1e9));
+    }
+    line("Uptime", format!("{} seconds", s.uptime_s));
+    line("Version", s.version.clone());
+    out
+}
+
+pub fn gnss(s: &StatusSnapshot) -> String {
+    let Some(g) = &s.gnss else {
+        return "No receiver configured ([refclock] kind = \"none\").\n".to_owned();
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<20}: {}", "Serial", g.serial);
+    let _ = writeln!(out, "{:<20}: {}", "PPS", g.pps.as_deref().unwrap_or("not configured"));
+    if let Some(age) = g.pps_last_edge_age_s {
+        let _ = writeln!(out, "{:<20}: {age:.1} seconds ago", "Last edge");
+    }
+    let _ = writeln!(out, "{:<20}: {}{}", "Fix", g.fix_mode, if g.fix_valid { "" } else { " (not valid)" });
+    let _ = writeln!(out, "{:<20}: {}", "GNSS time", g.time.as_deref().unwrap_or("unknown"));
+    let used = g.satellites_used.map_or("?".to_owned(), |n| n.to_string());
+    let _ = writeln!(out, "{:<20}: {used} used / {} in view", "Satellites", g.satellites_in_view);
+    let _ = writeln!(out, "{:<20}: {}", "HDOP", g.hdop.map_or("-".to_owned(), |h| format!("{h:.1}")));
+    if let Some(p) = &g.position {
+        let _ = writeln!(
+            out,
+            "{:<20}: {:.5} {:.5} {}",
+            "Position",
+            p.latitude_deg,
+            p.longitude_deg,
+            p.altitude_m.map_or(String::new(), |a| format!("{a:.0} m"))
+        );
+    }
+    let _ = writeln!(out, "{:<20}: {}", "Paired to PPS", if g.locked { "yes" } else { "no" });
+    if !g.signals.is_empty() {
+        let _ = writeln!(out, "\nSystem    PRN  SNR dB-Hz");
+        for sig in &g.signals {
+            let snr = sig.snr_db.map_or("-".to_owned(), |v| v.to_string());
+            let _ = writeln!(
+                out,
+                "{:<8} {:>4}  {snr:>4} {}",
+                sig.system,
+                sig.prn,
+                "#".repeat(sig.snr_db.unwrap_or(0) as usize / 5)
+            );
+        }
+    }
+    out
+}
+
+pub fn serverstats(s: &StatusSnapshot) -> String {
+    let n = &s.ntp;
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<26}: {}", "NTP packets received", n.received);
+    let _ = writeln!(out, "{:<26}: {}", "NTP packets answered", n.answered);
+    let _ = writeln!(out, "{:<26}: {}", "  of which NTS", n.nts_answered);
+    let _ = writeln!(out, "{:<26}: {}", "Kiss-o'-death RATE", n.kiss_of_death_rate);
+    let _ = writeln!(out, "{:<26}: {}", "Kiss-o'-death NTSN", n.kiss_of_death_ntsn);
+    for (reason, count) in &n.dropped {
+        let _ = writeln!(out, "{:<26}: {count}", format!("Dropped: {}", reason.replace('_', " ")));
+    }
+    let versions: Vec<String> =
+        n.by_version.iter().enumerate().filter(|(_, c)| **c > 0).map(|(v, c)| format!("v{v} {c}")).collect();
+    let _ = writeln!(
+        out,
+        "{:<26}: {}",
+        "By version",
+        if versions.is_empty() { "-".to_owned() } else { versions.join(", ") }
+    );
+    out
+}
+
+pub fn nts(s: &StatusSnapshot) -> String {
+    let Some(n) = &s.nts else {
+        return "NTS is not enabled ([nts] enabled = false).\n".to_owned();
+    };
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| {
+        let _ = writeln!(out, "{k:<26}: {v}");
+    };
+    line("NTS-KE accepted", n.ke_accepted.to_string());
+    line("NTS-KE refused (error)", n.ke_refused.to_string());
+    line("NTS-KE no common AEAD", n.ke_no_common_algorithm.to_string());
+    line("NTS-KE handshake failed", n.ke_handshake_failed.to_string());
+    line("NTS-KE timed out", n.ke_timed_out.to_string());
+    line("NTS-KE over capacity", n.ke_over_capacity.to_string());
+    line("NTS answers", s.ntp.nts_answered.to_string());
+    line("NTSN sent", s.ntp.kiss_of_death_ntsn.to_string());
+    line(
+        "Cookie key",
+        format!("#{} (rotates every {} s, {} kept)", n.current_key_id, n.key_rotation_s, n.keys_kept),
+    );
+    if let Some(c) = &n.certificate {
+        let now = s.generated_unix_ms.div_euclid(1000);
+        line("Certificate subject", c.subject.clone());
+        line("Certificate issuer", c.issuer.clone());
+        line("Certificate expires", format!("in {} days", c.days_left(now)));
+        line("SHA-256 fingerprint", c.sha256_fingerprint.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stratum1_web::snapshot::example;
+
+    #[test]
+    fn views_show_what_an_operator_looks_for() {
+        let s = example();
+        let text = status(&s);
+        assert!(
+            text.contains("State               : LOCKED") && text.contains("+0.000000229 seconds"),
+            "{text}"
+        );
+        assert!(
+            gnss(&s).contains("8 used / 9 in view") && gnss(&s).contains("GPS         5"),
+            "{}",
+            gnss(&s)
+        );
+        assert!(serverstats(&s).contains("Dropped: malformed") && serverstats(&s).contains("v4 990"));
+        assert!(nts(&s).contains("in 10 days") && nts(&s).contains("NTS-KE accepted           : 12"));
+        let mut off = s.clone();
+        off.nts = None;
+        off.gnss = None;
+        assert!(nts(&off).contains("not enabled") && gnss(&off).contains("No receiver"));
+    }
+}

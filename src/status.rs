@@ -1,0 +1,279 @@
+//! The status snapshot for the page, the JSON API, the metrics and `stratum1ctl`: gathered from
+//! the tasks' shared state into the web crate's plain data types.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use refclock::nmea::decode::FixMode;
+use refclock::receiver::ReceiverStatus;
+use sha2::{Digest, Sha256};
+use stratum1_web::snapshot::{
+    CertificateView, ClockView, GnssView, HistoryPoint, NtpView, NtsView, OverallState, PositionView,
+    ServerView, SignalView, StatusSnapshot,
+};
+
+use crate::clock::discipline::LockState;
+use crate::clock::history::SharedClockHistory;
+use crate::clock::task::{ClockStatus, SharedClockStatus};
+use crate::clock::ClockMode;
+use crate::gnss::SharedReceiverStatus;
+use crate::ntp::counters::ServerCounters;
+use crate::ntp::packet::LeapIndicator;
+use crate::ntp::server::DropReason;
+use crate::nts::certificates::ReloadingIdentity;
+use crate::nts::ke_server::KeCounters;
+use crate::nts::SharedKeys;
+use crate::state::{ServedClock, SharedServedClock};
+
+/// Where each part of the status lives.
+pub struct StatusSources {
+    pub started: Instant,
+    pub served: Arc<SharedServedClock>,
+    pub clock: SharedClockStatus,
+    pub history: SharedClockHistory,
+    pub gnss: Option<SharedReceiverStatus>,
+    pub ntp: Arc<ServerCounters>,
+    pub nts: Option<NtsSources>,
+    pub steps: Arc<std::sync::atomic::AtomicU64>,
+}
+
+pub struct NtsSources {
+    pub counters: Arc<KeCounters>,
+    pub identity: Arc<ReloadingIdentity>,
+    pub keys: SharedKeys,
+}
+
+impl StatusSources {
+    pub fn snapshot(&self) -> StatusSnapshot {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now_ns = i64::try_from(now.as_nanos()).unwrap_or(i64::MAX);
+        let served = self.served.get();
+        let clock = self.clock.read().ok().and_then(|c| c.clone());
+        let gnss = self.gnss.as_ref().and_then(|g| g.read().ok().and_then(|s| s.clone()));
+        let history = self.history.read().map(|h| history_points(&h)).unwrap_or_default();
+        StatusSnapshot {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_s: self.started.elapsed().as_secs(),
+            generated_unix_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
+            state: overall_state(clock.as_ref(), &served, self.gnss.is_some(), gnss.as_ref()),
+            server: server_view(&served),
+            clock: clock_view(clock.as_ref(), now_ns, self.steps.load(Ordering::Relaxed)),
+            gnss: self.gnss.as_ref().map(|_| gnss_view(gnss.as_ref(), now_ns)),
+            ntp: ntp_view(&self.ntp),
+            nts: self.nts.as_ref().map(nts_view),
+            history,
+        }
+    }
+}
+
+fn overall_state(
+    clock: Option<&ClockStatus>,
+    served: &ServedClock,
+    has_receiver: bool,
+    gnss: Option<&ReceiverStatus>,
+) -> OverallState {
+    let lock = clock.map(|c| c.estimate.state);
+    match lock {
+        Some(LockState::Locked) if served.is_synchronised() => OverallState::Locked,
+        Some(LockState::Holdover) if served.is_synchronised() => OverallState::Holdover,
+        _ if has_receiver && !gnss.and_then(|g| g.last_epoch.as_ref()).is_some_and(|e| e.valid) => {
+            OverallState::NoFix
+        }
+        _ => OverallState::Unsynchronised,
+    }
+}
+
+fn server_view(served: &ServedClock) -> ServerView {
+    ServerView {
+        stratum: served.stratum,
+        reference_id: String::from_utf8_lossy(&served.reference_id.0).trim_end_matches('\0').to_owned(),
+        leap: match served.leap {
+            LeapIndicator::NoWarning => "none",
+            LeapIndicator::InsertSecond => "insert",
+            LeapIndicator::DeleteSecond => "delete",
+            LeapIndicator::Unsynchronised => "unsynchronised",
+        }
+        .to_owned(),
+        precision_log2: served.precision,
+        root_dispersion_us: served.root_dispersion.to_nanos() as f64 / 1e3,
+    }
+}
+
+fn clock_view(clock: Option<&ClockStatus>, now_ns: i64, steps: u64) -> ClockView {
+    let Some(c) = clock else {
+        return ClockView {
+            mode: "starting".into(),
+            lock_state: "starting".into(),
+            offset_ns: 0.0,
+            frequency_ppb: 0.0,
+            skew_ppb: f64::INFINITY,
+            jitter_ns: 0.0,
+            error_bound_ns: f64::INFINITY,
+            last_sample_age_s: None,
+            steps,
+            samples_used: 0,
+            samples_rejected: 0,
+            leap_list: "not read yet".into(),
+            simulated_true_error_ns: None,
+        };
+    };
+    let e = &c.estimate;
+    ClockView {
+        mode: match c.mode {
+            ClockMode::ObserveOnly => "observe-only",
+            ClockMode::Simulated => "simulated",
+            ClockMode::Kernel => "kernel",
+        }
+        .to_owned(),
+        lock_state: match e.state {
+            LockState::Acquiring => "acquiring",
+            LockState::Locked => "locked",
+            LockState::Holdover => "holdover",
+            LockState::Unsynchronised => "unsynchronised",
+        }
+        .to_owned(),
+        offset_ns: e.offset_ns,
+        frequency_ppb: e.frequency_ppb,
+        skew_ppb: e.skew_ppb,
+        jitter_ns: e.jitter_ns,
+        error_bound_ns: e.error_bound_ns,
+        last_sample_age_s: e.last_sample_at.map(|at| (now_ns - at) as f64 / 1e9),
+        steps: c.counts.steps.max(steps),
+        samples_used: c.counts.accepted,
+        samples_rejected: c.counts.outliers,
+        leap_list: c.leap.to_string(),
+        simulated_true_error_ns: c.simulated_true_error_ns,
+    }
+}
+
+fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
+    let Some(s) = status else {
+        return GnssView {
+            serial: "starting".into(),
+            pps: None,
+            pps_last_edge_age_s: None,
+            fix_mode: "none".into(),
+            fix_valid: false,
+            time: None,
+            satellites_used: None,
+            satellites_in_view: 0,
+            signals: Vec::new(),
+            hdop: None,
+            position: None,
+            locked: false,
+        };
+    };
+    let epoch = s.last_epoch.as_ref();
+    GnssView {
+        serial: s.serial.to_string(),
+        pps: s.pps.as_ref().map(ToString::to_string),
+        pps_last_edge_age_s: s.last_sample.as_ref().map(|sample| {
+            let (secs, nanos) = sample.edge_local;
+            (now_ns as f64 - (secs as f64 * 1e9 + f64::from(nanos))) / 1e9
+        }),
+        fix_mode: match epoch.map(|e| e.mode) {
+            Some(FixMode::ThreeD) => "3D",
+            Some(FixMode::TwoD) => "2D",
+            _ => "none",
+        }
+        .to_owned(),
+        fix_valid: epoch.is_some_and(|e| e.valid),
+        time: epoch.and_then(|e| e.rfc3339()),
+        satellites_used: epoch.and_then(|e| e.satellites_used),
+        satellites_in_view: epoch.map_or(0, |e| e.signals.len() as u32),
+        signals: epoch
+            .map(|e| {
+                e.signals
+                    .iter()
+                    .map(|sig| SignalView {
+                        system: sig.constellation.name().to_owned(),
+                        prn: sig.prn,
+                        snr_db: sig.snr.map(|v| v.max(0.0).round() as u32),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        hdop: epoch.and_then(|e| e.hdop),
+        position: epoch.and_then(|e| e.position).map(|p| PositionView {
+            latitude_deg: p.latitude,
+            longitude_deg: p.longitude,
+            altitude_m: p.altitude.map(f64::from),
+        }),
+        locked: s.locked,
+    }
+}
+
+fn ntp_view(counters: &ServerCounters) -> NtpView {
+    let c = counters.snapshot();
+    NtpView {
+        received: c.received,
+        answered: c.answered,
+        nts_answered: c.nts_answered,
+        kiss_of_death_rate: c.kiss_of_death_rate,
+        kiss_of_death_ntsn: c.kiss_of_death_ntsn,
+        dropped: DropReason::ALL.iter().map(|r| (r.name().to_owned(), c.dropped_for(*r))).collect(),
+        by_version: c.by_version,
+    }
+}
+
+fn nts_view(nts: &NtsSources) -> NtsView {
+    let c = nts.counters.snapshot();
+    let keys = nts.keys.read().unwrap_or_else(|p| p.into_inner());
+    NtsView {
+        ke_accepted: c.accepted,
+        ke_refused: c.refused,
+        ke_no_common_algorithm: c.no_common_algorithm,
+        ke_handshake_failed: c.handshake_failed,
+        ke_timed_out: c.timed_out,
+        ke_over_capacity: c.over_capacity,
+        certificate: nts.identity.current().cert.first().and_then(|der| certificate_view(der)),
+        current_key_id: keys.current().id,
+        key_rotation_s: keys.interval_s(),
+        keys_kept: keys.keep(),
+    }
+}
+
+/// Subject, issuer, expiry and SHA-256 fingerprint of a DER certificate: nothing secret.
+pub fn certificate_view(der: &[u8]) -> Option<CertificateView> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let fingerprint: Vec<String> = Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect();
+    Some(CertificateView {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        not_after_unix: cert.validity().not_after.timestamp(),
+        sha256_fingerprint: fingerprint.join(":"),
+    })
+}
+
+fn history_points(history: &crate::clock::history::ClockHistory) -> Vec<HistoryPoint> {
+    // The day series (per minute) up to where the recent one (per second) begins.
+    let recent_start = history.recent.front().map_or(i64::MAX, |p| p.unix_s);
+    history
+        .day
+        .iter()
+        .filter(|p| p.unix_s < recent_start)
+        .chain(history.recent.iter())
+        .map(|p| HistoryPoint { unix_s: p.unix_s, offset_ns: p.offset_ns, frequency_ppb: p.frequency_ppb })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_view_reads_the_throwaway_leaf() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::nts::certificates::make_throwaway_ca(dir.path()).unwrap();
+        let pem = std::fs::read(&ca.certificate).unwrap();
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateDer::pem_slice_iter(&pem).next().unwrap().unwrap();
+        let view = certificate_view(&der).unwrap();
+        assert_eq!(view.subject, "CN=localhost");
+        assert_eq!(view.issuer, "CN=stratum1 throwaway CA");
+        assert_eq!(view.sha256_fingerprint.len(), 32 * 3 - 1);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert!((364..=366).contains(&view.days_left(now)), "{}", view.days_left(now));
+    }
+}

@@ -1,0 +1,176 @@
+//! The status page, `/api/status`, `/metrics` and `stratum1ctl`, against the demo (simulated
+//! receiver and clock) — and the page in real headless Chromium.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const CTL: &str = env!("CARGO_BIN_EXE_stratum1ctl");
+
+fn demo() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml"))
+        .unwrap()
+        .replace("127.0.0.1:12300\", \"[::1]:12300", "127.0.0.1:0")
+        .replace("\"127.0.0.1:4460\", \"[::1]:4460\"", "\"127.0.0.1:4460\"")
+}
+
+fn status(daemon: &RunningDaemon) -> serde_json::Value {
+    let (code, head, body) = http_get(daemon.web[0], "/api/status");
+    assert_eq!(code, 200, "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn wait_for_lock(daemon: &RunningDaemon) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = status(daemon);
+        if s["state"] == "LOCKED" {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "never LOCKED: {s}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+fn query_ntp(daemon: &RunningDaemon, n: usize) {
+    let socket = socket_to(daemon.ntp[0], "127.0.0.1");
+    for _ in 0..n {
+        exchange(&socket, &request(4, 3, ntp_now()));
+    }
+}
+
+#[test]
+fn api_metrics_and_ctl_follow_the_demo() {
+    let daemon = RunningDaemon::start(&demo());
+    let first = status(&daemon);
+    for key in ["version", "uptime_s", "state", "server", "clock", "gnss", "ntp", "nts", "history"] {
+        assert!(first.get(key).is_some(), "{key} missing: {first}");
+    }
+    assert_ne!(first["state"], "LOCKED", "nothing is locked at start");
+    assert_eq!(first["server"]["stratum"], 16);
+
+    let locked = wait_for_lock(&daemon);
+    assert_eq!(locked["server"]["stratum"], 1);
+    assert_eq!(locked["server"]["reference_id"], "PPS");
+    assert_eq!(locked["gnss"]["fix_mode"], "3D");
+    assert!(locked["gnss"]["satellites_used"].as_u64().unwrap() >= 4);
+    assert!(locked["nts"]["certificate"]["sha256_fingerprint"].as_str().unwrap().len() == 95);
+    let body = locked.to_string();
+    assert!(!body.contains(&daemon.dir().display().to_string()), "no private paths in the API");
+    assert!(
+        !body.contains("PRIVATE KEY") && !body.contains("key.pem"),
+        "no key material or key paths in the API"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let later = status(&daemon);
+    assert!(!later["history"].as_array().unwrap().is_empty(), "per-second history while locked");
+
+    let (code, head, before) = http_get(daemon.web[0], "/metrics");
+    assert_eq!(code, 200);
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    for name in ["stratum1_clock_offset_seconds", "stratum1_ntp_requests", "stratum1_nts_ke_connections"] {
+        assert!(before.contains(&format!("# HELP {name} ")), "{name}");
+    }
+    assert_eq!(metric(&before, "stratum1_server_stratum"), 1.0);
+    query_ntp(&daemon, 5);
+    let (_, _, after) = http_get(daemon.web[0], "/metrics");
+    assert_eq!(
+        metric(&after, "stratum1_ntp_requests_total") - metric(&before, "stratum1_ntp_requests_total"),
+        5.0
+    );
+
+    // Read-only, with security headers; unknown paths are 404.
+    let (code, head, _) = http_get(daemon.web[0], "/");
+    assert_eq!(code, 200);
+    for header in [
+        "content-security-policy: default-src 'none'",
+        "x-content-type-options: nosniff",
+        "x-frame-options: DENY",
+    ] {
+        assert!(head.contains(header), "{header} in {head}");
+    }
+    assert_eq!(http_request(daemon.web[0], "POST", "/").0, 405);
+    assert_eq!(http_get(daemon.web[0], "/etc/passwd").0, 404);
+
+    let url = format!("http://{}", daemon.web[0]);
+    let ctl = |view: &str| {
+        let out = Command::new(CTL).args([view, "--url", &url]).output().unwrap();
+        assert!(out.status.success(), "{view}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(ctl("status").contains("State               : LOCKED"));
+    assert!(ctl("gnss").contains("Fix                 : 3D"));
+    assert!(ctl("serverstats").contains("NTP packets received      : 5"));
+    assert!(ctl("nts").contains("CN=localhost"));
+}
+
+#[test]
+fn stratum1ctl_without_a_daemon_says_so() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = Command::new(CTL).args(["status", "--url", &format!("http://{free}")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach stratum1d") && err.contains("Is it running"), "{err}");
+}
+
+/// Real headless Chromium loads the page, runs its refresh loop and draws the plots. The
+/// screenshot is kept in target/test-artifacts/ (not committed).
+#[test]
+fn chromium_shows_the_page_and_it_updates() {
+    require("chromium");
+    let daemon = RunningDaemon::start(&demo());
+    wait_for_lock(&daemon);
+    std::thread::sleep(Duration::from_secs(3));
+    let url = format!("http://{}/", daemon.web[0]);
+    let profile = tempfile::tempdir().unwrap();
+    let chromium = |extra: &[&str]| {
+        let out = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1200,1500",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(["--virtual-time-budget=7000", "--run-all-compositor-stages-before-draw"])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("run chromium");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = chromium(&["--dump-dom"]);
+    for expected in
+        ["LOCKED", "stratum 1 · PPS", ">3D<", "8 used / 9 in view", "<svg class=\"plot\"", "CN=localhost"]
+    {
+        assert!(dom.contains(expected), "{expected} not in the page:\n{dom}");
+    }
+    let refreshed: u32 = dom
+        .split("data-refreshed=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the page never refreshed itself:\n{dom}"));
+    assert!(refreshed >= 2, "refreshed {refreshed} times");
+
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("status-page.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(&[&format!("--screenshot={}", shot.display())]);
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 20_000, "screenshot of {size} bytes");
+}

@@ -1,0 +1,240 @@
+//! The status page (`/`): server-rendered with askama, readable with JavaScript off (it then
+//! reloads itself every 10 s); with JavaScript, `app.js` swaps in a fresh `<main>` every 2 s.
+
+use askama::Template;
+
+use crate::plot;
+use crate::snapshot::{OverallState, StatusSnapshot};
+
+/// Certificates closer to expiry than this get a warning.
+const EXPIRY_WARNING_DAYS: i64 = 21;
+
+#[derive(Template)]
+#[template(path = "status.html")]
+struct StatusPage<'a> {
+    s: &'a StatusSnapshot,
+    state_class: &'static str,
+    rows_time: Vec<(&'static str, String)>,
+    rows_gnss: Vec<(&'static str, String)>,
+    rows_traffic: Vec<(&'static str, String)>,
+    rows_tls: Vec<(&'static str, String)>,
+    tls_warning: Option<String>,
+    snr_bars: Vec<(String, u32, u32)>,
+    plots: Vec<(String, String)>,
+    uptime: String,
+}
+
+/// The whole page as HTML.
+pub fn render(s: &StatusSnapshot) -> String {
+    let now_unix = s.generated_unix_ms.div_euclid(1000);
+    let c = &s.clock;
+    let rows_time = vec![
+        ("Stratum", s.server.stratum.to_string()),
+        ("Reference", s.server.reference_id.clone()),
+        ("Offset", signed_ns(c.offset_ns)),
+        ("Jitter", ns(c.jitter_ns)),
+        ("Frequency", format!("{:+.3} ppm", c.frequency_ppb / 1e3)),
+        ("Error bound", ns(c.error_bound_ns)),
+        ("Root dispersion", format!("{:.3} µs", s.server.root_dispersion_us)),
+        ("Leap", format!("{} ({})", s.server.leap, c.leap_list)),
+        ("Clock", format!("{}, {}", c.mode, c.lock_state)),
+    ];
+    let (rows_gnss, snr_bars) = match &s.gnss {
+        Some(g) => {
+            let mut rows = vec![
+                ("Fix", format!("{}{}", g.fix_mode, if g.fix_valid { "" } else { " (not valid)" })),
+                (
+                    "Satellites",
+                    format!(
+                        "{} used / {} in view",
+                        g.satellites_used.map_or("?".into(), |n| n.to_string()),
+                        g.satellites_in_view
+                    ),
+                ),
+                ("HDOP", g.hdop.map_or("–".into(), |h| format!("{h:.1}"))),
+                ("PPS", g.pps.clone().unwrap_or_else(|| "not configured".into())),
+                ("Last PPS edge", g.pps_last_edge_age_s.map_or("–".into(), |a| format!("{a:.1} s ago"))),
+                ("Serial", g.serial.clone()),
+                ("Paired to PPS", if g.locked { "yes".into() } else { "no".into() }),
+            ];
+            if let Some(t) = &g.time {
+                rows.insert(1, ("GNSS time", t.clone()));
+            }
+            if let Some(p) = &g.position {
+                rows.push((
+                    "Position",
+                    format!(
+                        "{:.5}°, {:.5}°{}",
+                        p.latitude_deg,
+                        p.longitude_deg,
+                        p.altitude_m.map_or(String::new(), |a| format!(", {a:.0} m"))
+                    ),
+                ));
+            }
+            let bars = g
+                .signals
+                .iter()
+                .map(|sig| {
+                    let snr = sig.snr_db.unwrap_or(0);
+                    (format!("{} {}", sig.system, sig.prn), snr, snr.min(50) * 2)
+                })
+                .collect();
+            (rows, bars)
+        }
+        None => (vec![("Receiver", "none configured".to_owned())], Vec::new()),
+    };
+    let n = &s.ntp;
+    let mut rows_traffic = vec![
+        ("Requests", n.received.to_string()),
+        ("Answered", n.answered.to_string()),
+        ("NTS answered", n.nts_answered.to_string()),
+        ("KoD RATE / NTSN", format!("{} / {}", n.kiss_of_death_rate, n.kiss_of_death_ntsn)),
+        ("Dropped", n.dropped.iter().map(|(_, c)| c).sum::<u64>().to_string()),
+    ];
+    let mut rows_tls = Vec::new();
+    let mut tls_warning = None;
+    if let Some(nts) = &s.nts {
+        rows_traffic.push(("NTS-KE handshakes", nts.ke_accepted.to_string()));
+        rows_traffic.push((
+            "NTS-KE failed",
+            (nts.ke_refused + nts.ke_handshake_failed + nts.ke_timed_out + nts.ke_over_capacity).to_string(),
+        ));
+        if let Some(cert) = &nts.certificate {
+            let days = cert.days_left(now_unix);
+            rows_tls.push(("Subject", cert.subject.clone()));
+            rows_tls.push(("Issuer", cert.issuer.clone()));
+            rows_tls.push(("Expires", format!("{} ({days} days)", date(cert.not_after_unix))));
+            rows_tls.push(("SHA-256", cert.sha256_fingerprint.clone()));
+            if days < EXPIRY_WARNING_DAYS {
+                tls_warning = Some(if days < 0 {
+                    "The certificate has expired: NTS clients cannot connect.".to_owned()
+                } else {
+                    format!("The certificate expires in {days} days.")
+                });
+            }
+        }
+        rows_tls.push((
+            "Cookie key",
+            format!("#{} (new every {} s, {} kept)", nts.current_key_id, nts.key_rotation_s, nts.keys_kept),
+        ));
+    }
+    let hour = now_unix - 3600;
+    let day = now_unix - 86_400;
+    let plots = [
+        ("Offset, last hour", plot::svg(&s.history, hour, "offset, last hour", "ns", |p| p.offset_ns)),
+        (
+            "Frequency, last hour",
+            plot::svg(&s.history, hour, "frequency, last hour", "ppm", |p| p.frequency_ppb / 1e3),
+        ),
+        ("Offset, last day", plot::svg(&s.history, day, "offset, last day", "ns", |p| p.offset_ns)),
+        (
+            "Frequency, last day",
+            plot::svg(&s.history, day, "frequency, last day", "ppm", |p| p.frequency_ppb / 1e3),
+        ),
+    ]
+    .into_iter()
+    .map(|(title, svg)| {
+        (
+            title.to_owned(),
+            svg.unwrap_or_else(|| {
+                "<p class=\"empty\">Nothing to plot yet: points are kept while locked.</p>".to_owned()
+            }),
+        )
+    })
+    .collect();
+    let page = StatusPage {
+        s,
+        state_class: match s.state {
+            OverallState::Locked => "ok",
+            OverallState::Holdover => "warn",
+            OverallState::NoFix | OverallState::Unsynchronised => "bad",
+        },
+        rows_time,
+        rows_gnss,
+        rows_traffic,
+        rows_tls,
+        tls_warning,
+        snr_bars,
+        plots,
+        uptime: duration(s.uptime_s),
+    };
+    page.render().unwrap_or_else(|e| format!("<!doctype html><title>stratum1</title><p>page error: {e}</p>"))
+}
+
+fn ns(v: f64) -> String {
+    if !v.is_finite() {
+        "unknown".into()
+    } else if v.abs() >= 1e6 {
+        format!("{:.3} ms", v / 1e6)
+    } else if v.abs() >= 1e3 {
+        format!("{:.3} µs", v / 1e3)
+    } else {
+        format!("{v:.0} ns")
+    }
+}
+
+fn signed_ns(v: f64) -> String {
+    if v.is_finite() && v >= 0.0 {
+        format!("+{}", ns(v))
+    } else {
+        ns(v)
+    }
+}
+
+fn duration(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        3600..=86_399 => format!("{} h {} min", s / 3600, s / 60 % 60),
+        _ => format!("{} d {} h", s / 86_400, s / 3600 % 24),
+    }
+}
+
+fn date(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map_or_else(|| unix.to_string(), |d| d.format("%Y-%m-%d").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_durations_read_well() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(1_782_604_800), "2026-06-28");
+        assert_eq!(duration(3725), "1 h 2 min");
+        assert_eq!(signed_ns(229.4), "+229 ns");
+        assert_eq!(ns(13_593.0), "13.593 µs");
+        assert_eq!(ns(f64::INFINITY), "unknown");
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use crate::snapshot::example;
+
+    #[test]
+    fn the_page_shows_state_time_gnss_traffic_tls_and_plots() {
+        let html = super::render(&example());
+        for expected in [
+            "LOCKED",
+            "+229 ns",
+            "3D",
+            "8 used / 9 in view",
+            "NTS-KE handshakes",
+            "CN=localhost",
+            "AB:CD",
+            "<svg",
+            "expires in 10 days",
+        ] {
+            assert!(html.contains(expected), "{expected} missing");
+        }
+        let mut lost = example();
+        lost.gnss = None;
+        lost.nts = None;
+        lost.history.clear();
+        let html = super::render(&lost);
+        assert!(html.contains("none configured") && html.contains("Nothing to plot yet"));
+    }
+}

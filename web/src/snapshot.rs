@@ -1,0 +1,254 @@
+//! The status the daemon publishes: plain, serialisable data, one value for the page, the JSON
+//! API (`/api/status`), the metrics and `stratum1ctl`. Units are in the field names.
+
+use serde::{Deserialize, Serialize};
+
+/// The one-word summary an operator reads first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OverallState {
+    /// Serving stratum 1, disciplined by PPS (or NMEA) right now.
+    Locked,
+    /// Reference lost; serving on the clock's own prediction within the holdover limit.
+    Holdover,
+    /// The receiver has no usable fix (and the clock is not locked).
+    NoFix,
+    /// Not serving usable time: stratum 16, leap indicator 3.
+    Unsynchronised,
+}
+
+impl OverallState {
+    pub fn label(self) -> &'static str {
+        match self {
+            OverallState::Locked => "LOCKED",
+            OverallState::Holdover => "HOLDOVER",
+            OverallState::NoFix => "NO FIX",
+            OverallState::Unsynchronised => "UNSYNCHRONISED",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusSnapshot {
+    pub version: String,
+    pub uptime_s: u64,
+    /// When this snapshot was taken (host clock).
+    pub generated_unix_ms: i64,
+    pub state: OverallState,
+    pub server: ServerView,
+    pub clock: ClockView,
+    pub gnss: Option<GnssView>,
+    pub ntp: NtpView,
+    pub nts: Option<NtsView>,
+    /// Per-minute offset and frequency, oldest first (up to a day).
+    pub history: Vec<HistoryPoint>,
+}
+
+/// What NTP clients are told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServerView {
+    pub stratum: u8,
+    pub reference_id: String,
+    /// `none`, `insert`, `delete` or `unsynchronised`.
+    pub leap: String,
+    pub precision_log2: i8,
+    pub root_dispersion_us: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClockView {
+    /// `observe-only`, `simulated` or `kernel`.
+    pub mode: String,
+    /// `acquiring`, `locked`, `holdover` or `unsynchronised`.
+    pub lock_state: String,
+    pub offset_ns: f64,
+    pub frequency_ppb: f64,
+    pub skew_ppb: f64,
+    pub jitter_ns: f64,
+    /// The error bound the server announces (root dispersion minus precision).
+    pub error_bound_ns: f64,
+    pub last_sample_age_s: Option<f64>,
+    pub steps: u64,
+    pub samples_used: u64,
+    pub samples_rejected: u64,
+    /// `known`, `expired` or `unavailable`, with the next leap if one is scheduled.
+    pub leap_list: String,
+    /// Simulated mode only: the simulated clock's real error, to judge the estimate by.
+    pub simulated_true_error_ns: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GnssView {
+    /// `up`, `silent`, `down: …` or `idle`.
+    pub serial: String,
+    /// `None` when no PPS source is configured.
+    pub pps: Option<String>,
+    pub pps_last_edge_age_s: Option<f64>,
+    /// `none`, `2D` or `3D`.
+    pub fix_mode: String,
+    pub fix_valid: bool,
+    pub time: Option<String>,
+    pub satellites_used: Option<u32>,
+    pub satellites_in_view: u32,
+    pub signals: Vec<SignalView>,
+    pub hdop: Option<f32>,
+    pub position: Option<PositionView>,
+    /// Paired to the PPS edges (samples flow to the clock).
+    pub locked: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalView {
+    /// `GPS`, `GLONASS`, `Galileo`, `BeiDou`, … and the satellite number.
+    pub system: String,
+    pub prn: u32,
+    pub snr_db: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PositionView {
+    pub latitude_deg: f64,
+    pub longitude_deg: f64,
+    pub altitude_m: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NtpView {
+    pub received: u64,
+    pub answered: u64,
+    pub nts_answered: u64,
+    pub kiss_of_death_rate: u64,
+    pub kiss_of_death_ntsn: u64,
+    /// Drops by reason (`malformed`, `rate_limited`, …).
+    pub dropped: Vec<(String, u64)>,
+    /// Requests by NTP version 0–7.
+    pub by_version: [u64; 8],
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NtsView {
+    pub ke_accepted: u64,
+    pub ke_refused: u64,
+    pub ke_no_common_algorithm: u64,
+    pub ke_handshake_failed: u64,
+    pub ke_timed_out: u64,
+    pub ke_over_capacity: u64,
+    pub certificate: Option<CertificateView>,
+    pub current_key_id: u32,
+    pub key_rotation_s: u64,
+    pub keys_kept: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertificateView {
+    pub subject: String,
+    pub issuer: String,
+    pub not_after_unix: i64,
+    /// SHA-256 of the leaf certificate (DER), colon-separated hex: what clients pin.
+    pub sha256_fingerprint: String,
+}
+
+impl CertificateView {
+    pub fn days_left(&self, now_unix: i64) -> i64 {
+        (self.not_after_unix - now_unix).div_euclid(86_400)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    pub unix_s: i64,
+    pub offset_ns: f64,
+    pub frequency_ppb: f64,
+}
+
+/// A filled-in snapshot for tests and the API documentation.
+pub fn example() -> StatusSnapshot {
+    StatusSnapshot {
+        version: "0.1.0".into(),
+        uptime_s: 3725,
+        generated_unix_ms: 1_800_000_000_000,
+        state: OverallState::Locked,
+        server: ServerView {
+            stratum: 1,
+            reference_id: "PPS".into(),
+            leap: "none".into(),
+            precision_log2: -24,
+            root_dispersion_us: 13.6,
+        },
+        clock: ClockView {
+            mode: "simulated".into(),
+            lock_state: "locked".into(),
+            offset_ns: 229.0,
+            frequency_ppb: 29_851.0,
+            skew_ppb: 0.4,
+            jitter_ns: 955.0,
+            error_bound_ns: 13_593.0,
+            last_sample_age_s: Some(0.4),
+            steps: 1,
+            samples_used: 3600,
+            samples_rejected: 36,
+            leap_list: "known, no leap pending".into(),
+            simulated_true_error_ns: Some(1196.0),
+        },
+        gnss: Some(GnssView {
+            serial: "up".into(),
+            pps: Some("up".into()),
+            pps_last_edge_age_s: Some(0.4),
+            fix_mode: "3D".into(),
+            fix_valid: true,
+            time: Some("2027-01-15T08:00:00.000Z".into()),
+            satellites_used: Some(8),
+            satellites_in_view: 9,
+            signals: vec![SignalView { system: "GPS".into(), prn: 5, snr_db: Some(42) }],
+            hdop: Some(0.9),
+            position: Some(PositionView { latitude_deg: 52.1, longitude_deg: 5.1, altitude_m: Some(12.0) }),
+            locked: true,
+        }),
+        ntp: NtpView {
+            received: 1000,
+            answered: 990,
+            nts_answered: 500,
+            kiss_of_death_rate: 3,
+            kiss_of_death_ntsn: 1,
+            dropped: vec![("malformed".into(), 6)],
+            by_version: [0, 0, 0, 10, 990, 0, 0, 0],
+        },
+        nts: Some(NtsView {
+            ke_accepted: 12,
+            ke_refused: 1,
+            ke_no_common_algorithm: 0,
+            ke_handshake_failed: 2,
+            ke_timed_out: 0,
+            ke_over_capacity: 0,
+            certificate: Some(CertificateView {
+                subject: "CN=localhost".into(),
+                issuer: "CN=stratum1 throwaway CA".into(),
+                not_after_unix: 1_800_000_000 + 10 * 86_400,
+                sha256_fingerprint: "AB:CD".into(),
+            }),
+            current_key_id: 20833,
+            key_rotation_s: 86_400,
+            keys_kept: 7,
+        }),
+        history: (0..120)
+            .map(|i| HistoryPoint {
+                unix_s: 1_800_000_000 - 120 + i,
+                offset_ns: (i % 10) as f64,
+                frequency_ppb: 29_851.0,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trips_and_names_units() {
+        let json = serde_json::to_string(&example()).unwrap();
+        assert!(json.contains("\"state\":\"LOCKED\"") && json.contains("\"offset_ns\":229.0"), "{json}");
+        let back: StatusSnapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, example());
+    }
+}
