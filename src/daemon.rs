@@ -130,6 +130,7 @@ impl Daemon {
                 keys: n.keys.clone(),
             }),
             steps: clock_task.steps(),
+            rates: Default::default(),
         };
         let mut daemon = Daemon { udp, clock_task, stop, counters, gnss, nts, web: None };
         if config.web.enabled {

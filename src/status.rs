@@ -18,7 +18,7 @@ use crate::clock::history::SharedClockHistory;
 use crate::clock::task::{ClockStatus, SharedClockStatus};
 use crate::clock::ClockMode;
 use crate::gnss::SharedReceiverStatus;
-use crate::ntp::counters::ServerCounters;
+use crate::ntp::counters::{CountsSnapshot, ServerCounters};
 use crate::ntp::packet::LeapIndicator;
 use crate::ntp::server::DropReason;
 use crate::nts::certificates::ReloadingIdentity;
@@ -36,6 +36,41 @@ pub struct StatusSources {
     pub ntp: Arc<ServerCounters>,
     pub nts: Option<NtsSources>,
     pub steps: Arc<std::sync::atomic::AtomicU64>,
+    /// Earlier looks at the counters, for rates.
+    pub rates: std::sync::Mutex<RateWindow>,
+}
+
+/// Counter readings at most a minute old, one per second at most, oldest first.
+#[derive(Debug, Default)]
+pub struct RateWindow(std::collections::VecDeque<(Instant, u64, u64)>);
+
+impl RateWindow {
+    const SPAN_S: f64 = 60.0;
+
+    /// Adds a reading and returns (requests/s, NTS answers/s) since the oldest one kept.
+    pub fn observe(&mut self, at: Instant, requests: u64, nts_answers: u64) -> (Option<f64>, Option<f64>) {
+        while self.0.front().is_some_and(|(t, _, _)| at.duration_since(*t).as_secs_f64() > Self::SPAN_S) {
+            self.0.pop_front();
+        }
+        // One reading a second at most, so a fast poller does not crowd out the older ones.
+        let due = match self.0.back() {
+            None => true,
+            Some((t, _, _)) => at.duration_since(*t).as_secs_f64() >= 1.0,
+        };
+        if due {
+            self.0.push_back((at, requests, nts_answers));
+        }
+        match self.0.front() {
+            Some((t, r, n)) if at.duration_since(*t).as_secs_f64() >= 1.0 => {
+                let dt = at.duration_since(*t).as_secs_f64();
+                (
+                    Some(requests.saturating_sub(*r) as f64 / dt),
+                    Some(nts_answers.saturating_sub(*n) as f64 / dt),
+                )
+            }
+            _ => (None, None),
+        }
+    }
 }
 
 pub struct NtsSources {
@@ -60,7 +95,7 @@ impl StatusSources {
             server: server_view(&served),
             clock: clock_view(clock.as_ref(), now_ns, self.steps.load(Ordering::Relaxed)),
             gnss: self.gnss.as_ref().map(|_| gnss_view(gnss.as_ref(), now_ns)),
-            ntp: ntp_view(&self.ntp),
+            ntp: self.ntp_view(),
             nts: self.nts.as_ref().map(nts_view),
             history,
         }
@@ -204,8 +239,19 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
     }
 }
 
-fn ntp_view(counters: &ServerCounters) -> NtpView {
-    let c = counters.snapshot();
+impl StatusSources {
+    fn ntp_view(&self) -> NtpView {
+        let c = self.ntp.snapshot();
+        let (requests_per_s, nts_answers_per_s) = self
+            .rates
+            .lock()
+            .map(|mut w| w.observe(Instant::now(), c.received, c.nts_answered))
+            .unwrap_or((None, None));
+        NtpView { requests_per_s, nts_answers_per_s, ..ntp_counts(&c) }
+    }
+}
+
+fn ntp_counts(c: &CountsSnapshot) -> NtpView {
     NtpView {
         received: c.received,
         answered: c.answered,
@@ -214,6 +260,8 @@ fn ntp_view(counters: &ServerCounters) -> NtpView {
         kiss_of_death_ntsn: c.kiss_of_death_ntsn,
         dropped: DropReason::ALL.iter().map(|r| (r.name().to_owned(), c.dropped_for(*r))).collect(),
         by_version: c.by_version,
+        requests_per_s: None,
+        nts_answers_per_s: None,
     }
 }
 
@@ -261,6 +309,19 @@ fn history_points(history: &crate::clock::history::ClockHistory) -> Vec<HistoryP
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_come_from_readings_a_second_or_more_apart() {
+        let mut w = RateWindow::default();
+        let t0 = Instant::now();
+        assert_eq!(w.observe(t0, 100, 10), (None, None));
+        assert_eq!(w.observe(t0 + std::time::Duration::from_millis(500), 150, 10), (None, None));
+        assert_eq!(w.observe(t0 + std::time::Duration::from_secs(2), 300, 20), (Some(100.0), Some(5.0)));
+        // Readings older than a minute are forgotten.
+        let late = t0 + std::time::Duration::from_secs(70);
+        assert_eq!(w.observe(late, 900, 20), (None, None));
+        assert_eq!(w.observe(late + std::time::Duration::from_secs(4), 1300, 20), (Some(100.0), Some(0.0)));
+    }
 
     #[test]
     fn certificate_view_reads_the_throwaway_leaf() {

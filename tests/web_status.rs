@@ -90,6 +90,10 @@ fn api_metrics_and_ctl_follow_the_demo() {
         5.0
     );
 
+    // Rates come from looks a second or more apart; 5 queries happened since the first look.
+    let rate = status(&daemon)["ntp"]["requests_per_s"].as_f64().expect("a rate after several looks");
+    assert!(rate > 0.0, "{rate}");
+
     // Read-only, with security headers; unknown paths are 404.
     let (code, head, _) = http_get(daemon.web[0], "/");
     assert_eq!(code, 200);

@@ -84,7 +84,10 @@ pub fn render(s: &StatusSnapshot) -> String {
         None => (vec![("Receiver", "none configured".to_owned())], Vec::new()),
     };
     let n = &s.ntp;
+    let per_s = |r: Option<f64>| r.map_or("–".to_owned(), |r| format!("{r:.1}/s"));
     let mut rows_traffic = vec![
+        ("Requests/s", per_s(n.requests_per_s)),
+        ("NTS answers/s", per_s(n.nts_answers_per_s)),
         ("Requests", n.received.to_string()),
         ("Answered", n.answered.to_string()),
         ("NTS answered", n.nts_answered.to_string()),

@@ -123,6 +123,10 @@ pub struct NtpView {
     pub dropped: Vec<(String, u64)>,
     /// Requests by NTP version 0–7.
     pub by_version: [u64; 8],
+    /// Requests and NTS answers per second over the last minute the status was looked at
+    /// (`None` until two looks are a second apart).
+    pub requests_per_s: Option<f64>,
+    pub nts_answers_per_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -212,6 +216,8 @@ pub fn example() -> StatusSnapshot {
             kiss_of_death_ntsn: 1,
             dropped: vec![("malformed".into(), 6)],
             by_version: [0, 0, 0, 10, 990, 0, 0, 0],
+            requests_per_s: Some(12.5),
+            nts_answers_per_s: Some(6.0),
         },
         nts: Some(NtsView {
             ke_accepted: 12,
