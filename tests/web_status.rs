@@ -178,3 +178,36 @@ fn chromium_shows_the_page_and_it_updates() {
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 20_000, "screenshot of {size} bytes");
 }
+
+/// Clients that open connections and send nothing hold the page's slots, not NTP's: NTP keeps
+/// answering, and the page answers again once they go.
+#[test]
+fn idle_http_clients_cannot_disturb_ntp() {
+    let config = r#"
+[ntp]
+listen = ["127.0.0.1:0"]
+workers = 1
+[clock]
+mode = "observe-only"
+local-stratum = 10
+[web]
+enabled = true
+listen = ["127.0.0.1:8123"]
+max-connections = 4
+"#;
+    let daemon = RunningDaemon::start(config);
+    let hogs: Vec<std::net::TcpStream> =
+        (0..8).map(|_| std::net::TcpStream::connect(daemon.web[0]).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let ntp = socket_to(daemon.ntp[0], "127.0.0.1");
+    // Ten queries: under the rate limiter's burst of 16.
+    for _ in 0..10 {
+        assert!(exchange(&ntp, &request(4, 3, ntp_now())).is_some(), "NTP answers while the page is hogged");
+    }
+    drop(hogs);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while http_get(daemon.web[0], "/api/status").0 != 200 {
+        assert!(Instant::now() < deadline, "the page did not come back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
