@@ -135,7 +135,8 @@ impl Daemon {
         let mut daemon = Daemon { udp, clock_task, stop, counters, gnss, nts, web: None };
         if config.web.enabled {
             let source: stratum1_web::server::SnapshotSource = Arc::new(move || sources.snapshot());
-            match WebServer::start(&config.web.listen, config.web.max_connections, source) {
+            let idle = Duration::from_secs(config.web.idle_timeout_s);
+            match WebServer::start(&config.web.listen, config.web.max_connections, idle, source) {
                 Ok(web) => {
                     for addr in &web.local_addrs {
                         // Tests read this line to learn ephemeral ports: keep its shape.

@@ -180,7 +180,8 @@ fn chromium_shows_the_page_and_it_updates() {
 }
 
 /// Clients that open connections and send nothing hold the page's slots, not NTP's: NTP keeps
-/// answering, and the page answers again once they go.
+/// answering, the idle connections are closed after `idle-timeout-s`, and the page answers
+/// again.
 #[test]
 fn idle_http_clients_cannot_disturb_ntp() {
     let config = r#"
@@ -194,6 +195,7 @@ local-stratum = 10
 enabled = true
 listen = ["127.0.0.1:8123"]
 max-connections = 4
+idle-timeout-s = 1
 "#;
     let daemon = RunningDaemon::start(config);
     let hogs: Vec<std::net::TcpStream> =
@@ -204,7 +206,14 @@ max-connections = 4
     for _ in 0..10 {
         assert!(exchange(&ntp, &request(4, 3, ntp_now())).is_some(), "NTP answers while the page is hogged");
     }
-    drop(hogs);
+    let started = Instant::now();
+    for mut hog in hogs.into_iter().take(4) {
+        use std::io::Read;
+        hog.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut byte = [0u8; 1];
+        assert!(matches!(hog.read(&mut byte), Ok(0) | Err(_)), "an idle connection is closed");
+    }
+    assert!(started.elapsed() < Duration::from_secs(4), "closed after about 1 s: {:?}", started.elapsed());
     let deadline = Instant::now() + Duration::from_secs(5);
     while http_get(daemon.web[0], "/api/status").0 != 200 {
         assert!(Instant::now() < deadline, "the page did not come back");

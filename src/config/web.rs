@@ -17,11 +17,19 @@ pub struct WebConfig {
     /// Connections served at once; more wait in the kernel's backlog.
     #[serde(default = "default_max_connections", deserialize_with = "max_connections")]
     pub max_connections: usize,
+    /// A connection on which nothing moves for this long is closed.
+    #[serde(default = "default_idle_timeout_s", deserialize_with = "idle_timeout_s")]
+    pub idle_timeout_s: u64,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { enabled: false, listen: default_listen(), max_connections: default_max_connections() }
+        WebConfig {
+            enabled: false,
+            listen: default_listen(),
+            max_connections: default_max_connections(),
+            idle_timeout_s: default_idle_timeout_s(),
+        }
     }
 }
 
@@ -30,6 +38,12 @@ fn default_listen() -> Vec<SocketAddr> {
 }
 fn default_max_connections() -> usize {
     32
+}
+fn default_idle_timeout_s() -> u64 {
+    10
+}
+fn idle_timeout_s<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    in_range(d, "idle-timeout-s", 1..=3600)
 }
 fn max_connections<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     in_range(d, "max-connections", 1..=10_000)

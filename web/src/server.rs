@@ -2,6 +2,7 @@
 //! hostile HTTP client can never take time from NTP serving), a cap on connections, and
 //! security headers on every response.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -37,9 +38,12 @@ pub struct WebServer {
 
 impl WebServer {
     /// Binds every address (errors name it) and serves on a thread of its own.
+    /// A connection with no bytes moving for `idle` is closed (slow or idle clients would
+    /// otherwise keep their slot for ever).
     pub fn start(
         listen: &[SocketAddr],
         max_connections: usize,
+        idle: Duration,
         source: SnapshotSource,
     ) -> io::Result<WebServer> {
         let mut listeners = Vec::new();
@@ -55,7 +59,7 @@ impl WebServer {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         let (stop, stopped) = watch::channel(false);
         let thread = std::thread::Builder::new().name("web".into()).spawn(move || {
-            runtime.block_on(serve(listeners, max_connections, source, stopped));
+            runtime.block_on(serve(listeners, max_connections, idle, source, stopped));
         })?;
         Ok(WebServer { local_addrs, stop, thread })
     }
@@ -87,6 +91,7 @@ pub fn router(source: SnapshotSource) -> Router {
 async fn serve(
     listeners: Vec<std::net::TcpListener>,
     max_connections: usize,
+    idle: Duration,
     source: SnapshotSource,
     stopped: watch::Receiver<bool>,
 ) {
@@ -94,7 +99,7 @@ async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
         let Ok(listener) = TcpListener::from_std(listener) else { continue };
-        let limited = LimitedListener { inner: listener, slots: slots.clone() };
+        let limited = LimitedListener { inner: listener, slots: slots.clone(), idle };
         let app = router(source.clone());
         let mut stopped = stopped.clone();
         tasks.spawn(async move {
@@ -153,6 +158,7 @@ async fn security_headers(mut response: Response) -> Response {
 struct LimitedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    idle: Duration,
 }
 
 impl axum::serve::Listener for LimitedListener {
@@ -166,7 +172,10 @@ impl axum::serve::Listener for LimitedListener {
                 continue;
             };
             match self.inner.accept().await {
-                Ok((stream, addr)) => return (LimitedStream { stream, _permit: permit }, addr),
+                Ok((stream, addr)) => {
+                    let deadline = Box::pin(tokio::time::sleep(self.idle));
+                    return (LimitedStream { stream, _permit: permit, idle: self.idle, deadline }, addr);
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
@@ -177,10 +186,33 @@ impl axum::serve::Listener for LimitedListener {
     }
 }
 
-/// A connection holding one of the capped slots until it closes.
+/// A connection holding one of the capped slots until it closes, or until nothing has moved
+/// on it for `idle`.
 struct LimitedStream {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl LimitedStream {
+    /// Passes a ready result through (and restarts the idle clock); turns a pending one into
+    /// an error once the idle clock runs out.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Ready(result) => {
+                let next = tokio::time::Instant::now() + self.idle;
+                self.deadline.as_mut().reset(next);
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle HTTP connection")))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
 }
 
 impl AsyncRead for LimitedStream {
@@ -189,13 +221,15 @@ impl AsyncRead for LimitedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let poll = Pin::new(&mut self.stream).poll_read(cx, buf);
+        self.watch(cx, poll)
     }
 }
 
 impl AsyncWrite for LimitedStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.watch(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
