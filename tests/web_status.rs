@@ -147,6 +147,9 @@ fn chromium_shows_the_page_and_it_updates() {
                 "--hide-scrollbars",
                 "--window-size=1200,1500",
             ])
+            // No background traffic: this machine has no network beyond loopback.
+            .args(["--disable-quic", "--no-first-run", "--disable-background-networking"])
+            .args(["--disable-component-update", "--disable-sync"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .args(["--virtual-time-budget=7000", "--run-all-compositor-stages-before-draw"])
             .args(extra)
