@@ -27,6 +27,10 @@ pub struct NtsConfig {
     /// in this directory at every start (the demo). Clients trust `ca.pem` there.
     #[serde(default)]
     pub throwaway_ca_dir: Option<PathBuf>,
+    /// Instead of `certificate`/`private-key`: a local CA and certificate made in this
+    /// directory on first start and kept (the appliance; clients pin its fingerprint).
+    #[serde(default)]
+    pub local_ca_dir: Option<PathBuf>,
     /// How often the certificate files are checked for a renewal, in seconds.
     #[serde(default = "default_certificate_check_s", deserialize_with = "certificate_check_s")]
     pub certificate_check_s: u64,
@@ -71,6 +75,7 @@ impl Default for NtsConfig {
             certificate: None,
             private_key: None,
             throwaway_ca_dir: None,
+            local_ca_dir: None,
             certificate_check_s: default_certificate_check_s(),
             key_file: None,
             key_rotation_s: default_key_rotation_s(),
@@ -91,20 +96,26 @@ impl Default for NtsConfig {
 pub enum CertificateSource {
     Files { certificate: PathBuf, private_key: PathBuf },
     ThrowawayCa { dir: PathBuf },
+    LocalCa { dir: PathBuf },
 }
 
 impl NtsConfig {
     /// The certificate source, or why the configuration has none (checked at start).
     pub fn certificate_source(&self) -> Result<CertificateSource, String> {
-        match (&self.certificate, &self.private_key, &self.throwaway_ca_dir) {
-            (Some(c), Some(k), None) => {
+        match (&self.certificate, &self.private_key, &self.throwaway_ca_dir, &self.local_ca_dir) {
+            (Some(c), Some(k), None, None) => {
                 Ok(CertificateSource::Files { certificate: c.clone(), private_key: k.clone() })
             }
-            (None, None, Some(dir)) => Ok(CertificateSource::ThrowawayCa { dir: dir.clone() }),
-            (_, _, Some(_)) => {
-                Err("[nts]: set either `throwaway-ca-dir` or `certificate` + `private-key`, not both".into())
+            (None, None, Some(dir), None) => Ok(CertificateSource::ThrowawayCa { dir: dir.clone() }),
+            (None, None, None, Some(dir)) => Ok(CertificateSource::LocalCa { dir: dir.clone() }),
+            (None, None, None, None) => Err(
+                "[nts]: set `certificate` + `private-key`, `local-ca-dir` or `throwaway-ca-dir` when NTS is enabled"
+                    .into(),
+            ),
+            (Some(_), None, None, None) | (None, Some(_), None, None) => {
+                Err("[nts]: `certificate` and `private-key` go together: set both".into())
             }
-            _ => Err("[nts]: `certificate` and `private-key` are both required when NTS is enabled".into()),
+            _ => Err("[nts]: set only one of `certificate` + `private-key`, `local-ca-dir` and `throwaway-ca-dir`".into()),
         }
     }
 }

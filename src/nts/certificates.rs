@@ -127,6 +127,38 @@ pub struct ThrowawayCa {
 /// Makes a fresh CA and a leaf for `localhost`, 127.0.0.1 and ::1, valid from a day ago for a
 /// year, and writes them to `dir` (the key with mode 0600). Nothing here is ever reused.
 pub fn make_throwaway_ca(dir: &Path) -> Result<ThrowawayCa, CertificateError> {
+    make_ca(dir, &[], 365)
+}
+
+/// The appliance's own CA, made once (on first boot) and kept: clients pin it. The leaf names
+/// `localhost`, this machine's host name and `<host name>.local`, and is valid for 10 years
+/// (a renewal would break every pinned client; an operator who wants rotation brings a
+/// certificate of their own).
+pub fn load_or_make_local_ca(dir: &Path) -> Result<ThrowawayCa, CertificateError> {
+    let files = ca_files(dir);
+    if files.certificate.exists() && files.private_key.exists() {
+        return Ok(files);
+    }
+    let host = host_name();
+    let names: Vec<String> = host.iter().flat_map(|h| [h.clone(), format!("{h}.local")]).collect();
+    make_ca(dir, &names, 3650)
+}
+
+fn host_name() -> Option<String> {
+    let name = fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty() && name != "localhost").then(|| name.to_owned())
+}
+
+fn ca_files(dir: &Path) -> ThrowawayCa {
+    ThrowawayCa {
+        ca_certificate: dir.join("ca.pem"),
+        certificate: dir.join("cert.pem"),
+        private_key: dir.join("key.pem"),
+    }
+}
+
+fn make_ca(dir: &Path, extra_names: &[String], valid_days: i64) -> Result<ThrowawayCa, CertificateError> {
     let fail = |detail: String| CertificateError::Generate { path: dir.into(), detail };
     create_dir(dir).map_err(|e| fail(e.to_string()))?;
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
@@ -143,23 +175,20 @@ pub fn make_throwaway_ca(dir: &Path) -> Result<ThrowawayCa, CertificateError> {
     ca_params.distinguished_name.push(rcgen::DnType::CommonName, "stratum1 throwaway CA");
     ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
     ca_params.not_before = day(-1);
-    ca_params.not_after = day(365);
+    ca_params.not_after = day(valid_days);
     let ca = ca_params.self_signed(&ca_key).map_err(|e| fail(e.to_string()))?;
 
     let leaf_key = rcgen::KeyPair::generate().map_err(|e| fail(e.to_string()))?;
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    names.extend(extra_names.iter().cloned());
     let mut leaf_params = rcgen::CertificateParams::new(names).map_err(|e| fail(e.to_string()))?;
     leaf_params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
     leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     leaf_params.not_before = day(-1);
-    leaf_params.not_after = day(365);
+    leaf_params.not_after = day(valid_days);
     let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).map_err(|e| fail(e.to_string()))?;
 
-    let files = ThrowawayCa {
-        ca_certificate: dir.join("ca.pem"),
-        certificate: dir.join("cert.pem"),
-        private_key: dir.join("key.pem"),
-    };
+    let files = ca_files(dir);
     let write = |path: &Path, text: String, mode: u32| {
         write_file(path, text.as_bytes(), mode).map_err(|e| fail(e.to_string()))
     };
@@ -221,6 +250,16 @@ mod tests {
         make_throwaway_ca(dir.path()).unwrap();
         assert!(identity.reload_if_changed().unwrap());
         assert_ne!(identity.current().cert[0], before, "the renewed leaf is served");
+    }
+
+    #[test]
+    fn the_local_ca_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_make_local_ca(dir.path()).unwrap();
+        let pem = fs::read(&first.certificate).unwrap();
+        let again = load_or_make_local_ca(dir.path()).unwrap();
+        assert_eq!(fs::read(&again.certificate).unwrap(), pem, "not regenerated");
+        assert!(load_identity(&again.certificate, &again.private_key, &provider()).is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::certificates::{make_throwaway_ca, ReloadingIdentity, ThrowawayCa};
+use super::certificates::{load_or_make_local_ca, make_throwaway_ca, ReloadingIdentity, ThrowawayCa};
 use super::ke_records::KeOffer;
 use super::ke_server::{KeCounters, KeServer, KeSettings};
 use super::key_store::{self, KeyRotation};
@@ -39,6 +39,15 @@ pub fn prepare(config: &NtsConfig) -> io::Result<PreparedNts> {
         CertificateSource::ThrowawayCa { dir } => {
             let ca = make_throwaway_ca(&dir).map_err(|e| invalid(e.to_string()))?;
             (ca.certificate.clone(), ca.private_key.clone(), Some(ca))
+        }
+        CertificateSource::LocalCa { dir } => {
+            let ca = load_or_make_local_ca(&dir).map_err(|e| invalid(e.to_string()))?;
+            tracing::info!(
+                "nts: local CA in {}; clients trust {}",
+                dir.display(),
+                ca.ca_certificate.display()
+            );
+            (ca.certificate, ca.private_key, None)
         }
     };
     let identity = ReloadingIdentity::load(&certificate, &private_key, provider.clone())
