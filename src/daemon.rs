@@ -136,7 +136,12 @@ impl Daemon {
         if config.web.enabled {
             let source: stratum1_web::server::SnapshotSource = Arc::new(move || sources.snapshot());
             let idle = Duration::from_secs(config.web.idle_timeout_s);
-            match WebServer::start(&config.web.listen, config.web.max_connections, idle, source) {
+            let ca_pem = daemon
+                .nts
+                .as_ref()
+                .and_then(|n| n.ca_certificate.as_ref())
+                .and_then(|path| std::fs::read_to_string(path).ok());
+            match WebServer::start(&config.web.listen, config.web.max_connections, idle, source, ca_pem) {
                 Ok(web) => {
                     for addr in &web.local_addrs {
                         // Tests read this line to learn ephemeral ports: keep its shape.

@@ -10,7 +10,7 @@ use refclock::receiver::ReceiverStatus;
 use sha2::{Digest, Sha256};
 use stratum1_web::snapshot::{
     CertificateView, ClockView, GnssView, HistoryPoint, NtpView, NtsView, OverallState, PositionView,
-    ServerView, SignalView, StatusSnapshot,
+    ProcessView, ServerView, SignalView, StatusSnapshot,
 };
 
 use crate::clock::discipline::LockState;
@@ -98,6 +98,7 @@ impl StatusSources {
             ntp: self.ntp_view(),
             nts: self.nts.as_ref().map(nts_view),
             history,
+            process: process_view(),
         }
     }
 }
@@ -282,6 +283,60 @@ fn nts_view(nts: &NtsSources) -> NtsView {
     }
 }
 
+/// The capability bits worth naming (linux/capability.h).
+const CAPABILITY_NAMES: [(u32, &str); 14] = [
+    (0, "CAP_CHOWN"),
+    (1, "CAP_DAC_OVERRIDE"),
+    (5, "CAP_KILL"),
+    (6, "CAP_SETGID"),
+    (7, "CAP_SETUID"),
+    (10, "CAP_NET_BIND_SERVICE"),
+    (12, "CAP_NET_ADMIN"),
+    (13, "CAP_NET_RAW"),
+    (21, "CAP_SYS_ADMIN"),
+    (23, "CAP_SYS_NICE"),
+    (24, "CAP_SYS_RESOURCE"),
+    (25, "CAP_SYS_TIME"),
+    (33, "CAP_SYS_MODULE"),
+    (38, "CAP_PERFMON"),
+];
+
+/// The daemon's user and effective capabilities, from /proc/self/status.
+fn process_view() -> ProcessView {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
+    let uid: u32 = field("Uid:").split_whitespace().nth(1).and_then(|u| u.parse().ok()).unwrap_or(u32::MAX);
+    let bits = u64::from_str_radix(field("CapEff:"), 16).unwrap_or(0);
+    ProcessView {
+        user: user_name(uid).unwrap_or_else(|| uid.to_string()),
+        uid,
+        capabilities: capability_names(bits),
+    }
+}
+
+fn capability_names(bits: u64) -> Vec<String> {
+    let mut names: Vec<String> = CAPABILITY_NAMES
+        .iter()
+        .filter(|(bit, _)| bits & (1 << bit) != 0)
+        .map(|(_, name)| (*name).to_owned())
+        .collect();
+    let named = CAPABILITY_NAMES.iter().fold(0u64, |acc, (bit, _)| acc | (1 << bit));
+    let others = (bits & !named).count_ones();
+    if others > 0 {
+        names.push(format!("{others} more"));
+    }
+    names
+}
+
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
+}
+
 /// Subject, issuer, expiry and SHA-256 fingerprint of a DER certificate: nothing secret.
 pub fn certificate_view(der: &[u8]) -> Option<CertificateView> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
@@ -309,6 +364,17 @@ fn history_points(history: &crate::clock::history::ClockHistory) -> Vec<HistoryP
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_are_named_and_the_rest_counted() {
+        assert_eq!(capability_names((1 << 25) | (1 << 10)), vec!["CAP_NET_BIND_SERVICE", "CAP_SYS_TIME"]);
+        assert_eq!(
+            capability_names((1 << 25) | (1 << 40)),
+            vec!["CAP_SYS_TIME".to_owned(), "1 more".to_owned()]
+        );
+        assert!(capability_names(0).is_empty());
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+    }
 
     #[test]
     fn rates_come_from_readings_a_second_or_more_apart() {

@@ -94,6 +94,12 @@ fn api_metrics_and_ctl_follow_the_demo() {
     let rate = status(&daemon)["ntp"]["requests_per_s"].as_f64().expect("a rate after several looks");
     assert!(rate > 0.0, "{rate}");
 
+    // The CA that NTS clients trust is served (it is public); who the daemon runs as is shown.
+    let (code, _, pem) = http_get(daemon.web[0], "/ca.pem");
+    assert_eq!(code, 200);
+    assert_eq!(pem, std::fs::read_to_string(daemon.dir().join("ca/ca.pem")).unwrap());
+    assert!(later["process"]["uid"].as_u64().is_some() && later["process"]["capabilities"].is_array());
+
     // Read-only, with security headers; unknown paths are 404.
     let (code, head, _) = http_get(daemon.web[0], "/");
     assert_eq!(code, 200);

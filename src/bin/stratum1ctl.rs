@@ -52,6 +52,13 @@ enum GnssCommand {
         #[arg(long, value_name = "DATE")]
         not_before: Option<chrono::NaiveDate>,
     },
+    /// Write a simulated receiver's NMEA to standard output, once a second at 300 ms past it,
+    /// labelled with this machine's clock (to feed a serial port under test).
+    Simulate {
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +67,7 @@ fn main() -> ExitCode {
         Command::Gnss { command: Some(GnssCommand::Decode { file, not_before }) } => {
             return decode(file, not_before)
         }
+        Command::Gnss { command: Some(GnssCommand::Simulate { seconds }) } => return simulate(seconds),
         Command::Status => views::status,
         Command::Serverstats => views::serverstats,
         Command::Nts => views::nts,
@@ -97,6 +105,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn simulate(seconds: u64) -> ExitCode {
+    use std::io::Write;
+    let mut out = io::stdout().lock();
+    for i in 0..seconds {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let second = now.as_secs() as i64 + 1;
+        let wait = std::time::Duration::from_millis(1300)
+            .saturating_sub(std::time::Duration::from_nanos(u64::from(now.subsec_nanos())));
+        std::thread::sleep(wait);
+        let report =
+            refclock::sim::nmea_out::EpochReport { labelled_second: second, fix: true, noise: i as u32 };
+        let text = refclock::sim::nmea_out::sentences(&report);
+        if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+            return ExitCode::SUCCESS; // the reader went away
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn decode(file: PathBuf, not_before: Option<chrono::NaiveDate>) -> ExitCode {

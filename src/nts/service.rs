@@ -15,6 +15,8 @@ use crate::config::{CertificateSource, NtsConfig};
 
 /// Everything that can fail at start, done before any socket is opened.
 pub struct PreparedNts {
+    /// The CA clients should trust, when this server made one (demo or appliance).
+    ca_certificate: Option<std::path::PathBuf>,
     keys: SharedKeys,
     identity: Arc<ReloadingIdentity>,
     provider: Arc<rustls::crypto::CryptoProvider>,
@@ -29,16 +31,19 @@ pub struct NtsService {
     /// For the status page: the served certificate and the current cookie key.
     pub identity: Arc<ReloadingIdentity>,
     pub keys: SharedKeys,
+    pub ca_certificate: Option<std::path::PathBuf>,
 }
 
 pub fn prepare(config: &NtsConfig) -> io::Result<PreparedNts> {
     let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let (certificate, private_key, throwaway_ca) = match config.certificate_source().map_err(invalid)? {
-        CertificateSource::Files { certificate, private_key } => (certificate, private_key, None),
+    let source = config.certificate_source().map_err(invalid)?;
+    let (certificate, private_key, throwaway_ca, ca_certificate) = match source {
+        CertificateSource::Files { certificate, private_key } => (certificate, private_key, None, None),
         CertificateSource::ThrowawayCa { dir } => {
             let ca = make_throwaway_ca(&dir).map_err(|e| invalid(e.to_string()))?;
-            (ca.certificate.clone(), ca.private_key.clone(), Some(ca))
+            let trusted = Some(ca.ca_certificate.clone());
+            (ca.certificate.clone(), ca.private_key.clone(), Some(ca), trusted)
         }
         CertificateSource::LocalCa { dir } => {
             let ca = load_or_make_local_ca(&dir).map_err(|e| invalid(e.to_string()))?;
@@ -47,7 +52,7 @@ pub fn prepare(config: &NtsConfig) -> io::Result<PreparedNts> {
                 dir.display(),
                 ca.ca_certificate.display()
             );
-            (ca.certificate, ca.private_key, None)
+            (ca.certificate, ca.private_key, None, Some(ca.ca_certificate))
         }
     };
     let identity = ReloadingIdentity::load(&certificate, &private_key, provider.clone())
@@ -60,6 +65,7 @@ pub fn prepare(config: &NtsConfig) -> io::Result<PreparedNts> {
     let keys =
         key_store::load_or_create(config.key_file.as_deref(), config.key_rotation_s, config.keys_kept)?;
     Ok(PreparedNts {
+        ca_certificate,
         keys: Arc::new(RwLock::new(keys)),
         identity: Arc::new(identity),
         provider,
@@ -110,6 +116,7 @@ impl PreparedNts {
             throwaway_ca: self.throwaway_ca,
             identity: self.identity,
             keys: self.keys,
+            ca_certificate: self.ca_certificate,
         })
     }
 }

@@ -38,6 +38,18 @@ pub fn render(s: &StatusSnapshot) -> String {
         ("Root dispersion", format!("{:.3} µs", s.server.root_dispersion_us)),
         ("Leap", format!("{} ({})", s.server.leap, c.leap_list)),
         ("Clock", format!("{}, {}", c.mode, c.lock_state)),
+        (
+            "Runs as",
+            format!(
+                "{} ({})",
+                s.process.user,
+                if s.process.capabilities.is_empty() {
+                    "no capabilities".to_owned()
+                } else {
+                    s.process.capabilities.join(", ")
+                }
+            ),
+        ),
     ];
     let (rows_gnss, snr_bars) = match &s.gnss {
         Some(g) => {

@@ -45,6 +45,7 @@ impl WebServer {
         max_connections: usize,
         idle: Duration,
         source: SnapshotSource,
+        ca_certificate_pem: Option<String>,
     ) -> io::Result<WebServer> {
         let mut listeners = Vec::new();
         let mut local_addrs = Vec::new();
@@ -59,7 +60,7 @@ impl WebServer {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         let (stop, stopped) = watch::channel(false);
         let thread = std::thread::Builder::new().name("web".into()).spawn(move || {
-            runtime.block_on(serve(listeners, max_connections, idle, source, stopped));
+            runtime.block_on(serve(listeners, max_connections, idle, source, ca_certificate_pem, stopped));
         })?;
         Ok(WebServer { local_addrs, stop, thread })
     }
@@ -72,9 +73,21 @@ impl WebServer {
     }
 }
 
-/// The routes, for the server and for tests that call them without a socket.
-pub fn router(source: SnapshotSource) -> Router {
+/// The routes, for the server and for tests that call them without a socket. `/ca.pem` serves
+/// the local CA's certificate (public; what NTS clients trust), when there is one.
+pub fn router(source: SnapshotSource, ca_certificate_pem: Option<String>) -> Router {
+    let ca = move || {
+        let pem = ca_certificate_pem.clone();
+        async move {
+            match pem {
+                Some(pem) => ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response(),
+                None => (StatusCode::NOT_FOUND, "no local CA: this server uses a certificate of its own\n")
+                    .into_response(),
+            }
+        }
+    };
     Router::new()
+        .route("/ca.pem", get(ca))
         .route("/", get(status_page))
         .route("/api/status", get(api_status))
         .route("/metrics", get(metrics_text))
@@ -93,6 +106,7 @@ async fn serve(
     max_connections: usize,
     idle: Duration,
     source: SnapshotSource,
+    ca_certificate_pem: Option<String>,
     stopped: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
@@ -100,7 +114,7 @@ async fn serve(
     for listener in listeners {
         let Ok(listener) = TcpListener::from_std(listener) else { continue };
         let limited = LimitedListener { inner: listener, slots: slots.clone(), idle };
-        let app = router(source.clone());
+        let app = router(source.clone(), ca_certificate_pem.clone());
         let mut stopped = stopped.clone();
         tasks.spawn(async move {
             let shutdown = async move {

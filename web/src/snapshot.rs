@@ -42,6 +42,16 @@ pub struct StatusSnapshot {
     pub nts: Option<NtsView>,
     /// Per-minute offset and frequency, oldest first (up to a day).
     pub history: Vec<HistoryPoint>,
+    pub process: ProcessView,
+}
+
+/// Who the daemon runs as: an operator checks that it holds only what it needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessView {
+    pub user: String,
+    pub uid: u32,
+    /// Effective capabilities, by name (`CAP_SYS_TIME`, …).
+    pub capabilities: Vec<String>,
 }
 
 /// What NTP clients are told.
@@ -236,6 +246,11 @@ pub fn example() -> StatusSnapshot {
             key_rotation_s: 86_400,
             keys_kept: 7,
         }),
+        process: ProcessView {
+            user: "stratum1".into(),
+            uid: 998,
+            capabilities: vec!["CAP_NET_BIND_SERVICE".into(), "CAP_SYS_TIME".into()],
+        },
         history: (0..120)
             .map(|i| HistoryPoint {
                 unix_s: 1_800_000_000 - 120 + i,
