@@ -141,7 +141,11 @@ impl Daemon {
                 .as_ref()
                 .and_then(|n| n.ca_certificate.as_ref())
                 .and_then(|path| std::fs::read_to_string(path).ok());
-            match WebServer::start(&config.web.listen, config.web.max_connections, idle, source, ca_pem) {
+            let listeners: std::io::Result<Vec<_>> =
+                config.web.listen.iter().map(|a| crate::net::bind_tcp(*a, "the status page")).collect();
+            match listeners
+                .and_then(|l| WebServer::start(l, config.web.max_connections, idle, source, ca_pem))
+            {
                 Ok(web) => {
                     for addr in &web.local_addrs {
                         // Tests read this line to learn ephemeral ports: keep its shape.

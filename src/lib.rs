@@ -6,6 +6,7 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod gnss;
+pub mod net;
 pub mod ntp;
 pub mod nts;
 pub mod state;

@@ -103,9 +103,7 @@ impl KeServer {
         let mut listeners = Vec::new();
         let mut local_addrs = Vec::new();
         for addr in &settings.listen {
-            let listener = std::net::TcpListener::bind(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot bind tcp {addr} for NTS-KE: {e}")))?;
-            listener.set_nonblocking(true)?;
+            let listener = crate::net::bind_tcp(*addr, "NTS-KE")?;
             local_addrs.push(listener.local_addr()?);
             listeners.push(listener);
         }

@@ -40,23 +40,17 @@ impl WebServer {
     /// Binds every address (errors name it) and serves on a thread of its own.
     /// A connection with no bytes moving for `idle` is closed (slow or idle clients would
     /// otherwise keep their slot for ever).
+    /// Serves on listeners the caller bound (non-blocking). A connection with no bytes moving
+    /// for `idle` is closed (slow or idle clients would otherwise keep their slot for ever).
     pub fn start(
-        listen: &[SocketAddr],
+        listeners: Vec<std::net::TcpListener>,
         max_connections: usize,
         idle: Duration,
         source: SnapshotSource,
         ca_certificate_pem: Option<String>,
     ) -> io::Result<WebServer> {
-        let mut listeners = Vec::new();
-        let mut local_addrs = Vec::new();
-        for addr in listen {
-            let listener = std::net::TcpListener::bind(addr).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot bind tcp {addr} for the status page: {e}"))
-            })?;
-            listener.set_nonblocking(true)?;
-            local_addrs.push(listener.local_addr()?);
-            listeners.push(listener);
-        }
+        let local_addrs =
+            listeners.iter().map(std::net::TcpListener::local_addr).collect::<io::Result<Vec<_>>>()?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         let (stop, stopped) = watch::channel(false);
         let thread = std::thread::Builder::new().name("web".into()).spawn(move || {
