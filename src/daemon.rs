@@ -43,7 +43,8 @@ impl Daemon {
         // Certificates and keys are checked before anything starts, so a bad file is a clean
         // error at start.
         let prepared_nts = if config.nts.enabled { Some(nts_service::prepare(&config.nts)?) } else { None };
-        let clock_task = ClockTask::start(&config.clock, clock.clone(), precision)?;
+        let clock_task =
+            ClockTask::start(&config.clock, config.refclock.nmea_window_ms, clock.clone(), precision)?;
 
         let rate_config = &config.ntp.rate_limit;
         let rate = rate_config.enabled.then(|| {

@@ -95,6 +95,8 @@ impl GnssTask {
         let pairing = PairingConfig {
             nmea_delay_ns: i64::from(config.nmea_delay_ms) * 1_000_000,
             window_ns: i64::from(config.nmea_window_ms) * 1_000_000,
+            nmea_fallback_after_ns: (config.nmea_fallback_s > 0)
+                .then(|| i64::from(config.nmea_fallback_s) * 1_000_000_000),
             ..PairingConfig::default()
         };
         let receiver = Receiver::new(DateWindow::default(), pairing, with_pps);

@@ -149,3 +149,44 @@ fn observe_only_never_steers() {
     assert!((estimate.offset_ns - 5e6).abs() < 1_000.0);
     assert!(estimate.error_bound_ns >= 5e6, "the host clock's offset is in the bound");
 }
+
+/// PPS configured but silent from the start (wrong pin, overlay missing): after the fallback
+/// delay the labels alone lock the clock at NMEA accuracy, announced as such; the first edge
+/// hands over to PPS. The announced bound covers the true error throughout.
+#[test]
+fn without_pps_from_the_start_nmea_serves_until_the_first_edge() {
+    let timeline = short_timeline();
+    let mut config = accuracy::scenario(8, timeline);
+    config.pps_outages = vec![(0, 300)];
+    let mut sim = Simulation::new(config);
+    let mut nmea_locked = false;
+    for _ in 0..900 {
+        let record = sim.step();
+        let estimate = record.estimate;
+        if matches!(estimate.state, LockState::Locked | LockState::Holdover) {
+            assert!(
+                estimate.error_bound_ns >= record.true_error_ns.abs(),
+                "second {}: bound {} ns < true error {} ns",
+                record.elapsed,
+                estimate.error_bound_ns,
+                record.true_error_ns
+            );
+        }
+        if record.elapsed < 300 && estimate.state == LockState::Locked {
+            assert_eq!(estimate.source, Some(Quality::NmeaOnly), "second {}", record.elapsed);
+            nmea_locked = true;
+        }
+        if record.elapsed >= 800 {
+            assert_eq!(estimate.state, LockState::Locked, "second {}", record.elapsed);
+            assert_eq!(estimate.source, Some(Quality::Pps));
+            assert!(
+                record.true_error_ns.abs() < 10_000.0,
+                "second {}: {} ns",
+                record.elapsed,
+                record.true_error_ns
+            );
+        }
+    }
+    assert!(nmea_locked, "never locked on NMEA alone");
+    assert_eq!(sim.discipline().counts().handovers, 1);
+}

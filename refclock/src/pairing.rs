@@ -36,11 +36,21 @@ pub struct PairingConfig {
     pub lock_after: u32,
     /// Consecutive seconds a new label/edge relation must hold before pairing follows it.
     pub relock_after: u32,
+    /// With PPS configured but not one edge seen this long after the first label (wrong pin,
+    /// overlay not loaded, cable off), labels are used alone as `NmeaOnly` samples, as a
+    /// chrony NMEA source would be. Ends at the first edge. `None`: never.
+    pub nmea_fallback_after_ns: Option<i64>,
 }
 
 impl Default for PairingConfig {
     fn default() -> Self {
-        PairingConfig { nmea_delay_ns: 300_000_000, window_ns: 400_000_000, lock_after: 3, relock_after: 600 }
+        PairingConfig {
+            nmea_delay_ns: 300_000_000,
+            window_ns: 400_000_000,
+            lock_after: 3,
+            relock_after: 600,
+            nmea_fallback_after_ns: Some(30 * NANOS_PER_SEC),
+        }
     }
 }
 
@@ -60,6 +70,8 @@ pub struct PairingCounts {
     pub relocks: u64,
     /// Pairs that agreed while lock was being established.
     pub locking: u64,
+    /// Samples from labels alone because PPS never showed (`nmea_fallback_after_ns`).
+    pub nmea_fallback: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +100,7 @@ pub struct Pairing {
     /// The latest local time any input has shown.
     now: LocalNanos,
     last_edge: Option<LocalNanos>,
+    first_label: Option<LocalNanos>,
     anchor: Option<Pair>,
     agreeing: u32,
     /// Consecutive pairs agreeing with each other but not with the anchor.
@@ -108,6 +121,7 @@ impl Pairing {
             labels: VecDeque::new(),
             now: LocalNanos::MIN,
             last_edge: None,
+            first_label: None,
             anchor: None,
             agreeing: 0,
             rival: None,
@@ -154,9 +168,16 @@ impl Pairing {
 
     /// A label naming `utc_second` that arrived at local time `arrived`.
     pub fn push_label(&mut self, arrived: LocalNanos, utc_second: i64, out: &mut Vec<Sample>) {
-        if self.nmea_only {
+        let first_label = *self.first_label.get_or_insert(arrived);
+        let pps_absent = self.last_edge.is_none()
+            && self.config.nmea_fallback_after_ns.is_some_and(|after| arrived - first_label >= after);
+        if self.nmea_only || pps_absent {
             let pair = Pair { edge: arrived - self.config.nmea_delay_ns, utc_second };
+            let before = self.counts.samples;
             self.accept(pair, Quality::NmeaOnly, out);
+            if !self.nmea_only {
+                self.counts.nmea_fallback += self.counts.samples - before;
+            }
             return;
         }
         if self.labels.len() == QUEUE_MAX {
@@ -502,6 +523,33 @@ mod tests {
         let samples = scenario.run(&mut pairing);
         assert_eq!(samples.len(), 58);
         assert!(samples.iter().all(|s| s.quality == Quality::NmeaOnly));
+    }
+
+    #[test]
+    fn labels_alone_are_used_while_pps_never_showed_and_pps_takes_over_at_its_first_edge() {
+        let mut pairing = Pairing::with_pps(config(300));
+        let mut scenario = Scenario::new(300 * MS);
+        scenario.missing_edges = (0..45).collect();
+        let samples = scenario.run(&mut pairing);
+        let (nmea, pps): (Vec<&Sample>, Vec<&Sample>) =
+            samples.iter().partition(|s| s.quality == Quality::NmeaOnly);
+        // Labels 30..45 go alone (the first two only build lock); edges 45..60 pair at once,
+        // since the anchor from the labels already agrees with them.
+        assert_eq!(nmea.len(), 13, "{:?}", pairing.counts());
+        assert!(nmea.iter().all(|s| s.utc_second < FIRST_SECOND + 45));
+        assert_eq!(pps.len(), 15);
+        assert!(pps.iter().all(|s| s.utc_second >= FIRST_SECOND + 45));
+        assert_eq!(pairing.counts().nmea_fallback, 13);
+    }
+
+    #[test]
+    fn without_fallback_labels_wait_for_pps() {
+        let mut pairing = Pairing::with_pps(PairingConfig { nmea_fallback_after_ns: None, ..config(300) });
+        let mut scenario = Scenario::new(300 * MS);
+        scenario.missing_edges = (0..45).collect();
+        let samples = scenario.run(&mut pairing);
+        assert!(samples.iter().all(|s| s.quality == Quality::Pps));
+        assert_eq!(samples.len(), 13);
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct DisciplineConfig {
     pub gate_sigmas: f64,
     /// This many outliers in a row mean the reference really moved: start over from it.
     pub reacquire_after: u32,
+    /// How far labels timed alone may be off on average: the arrival window the operator
+    /// declared (`nmea-window-ms`). Their jitter is measured; this bias cannot be.
+    pub nmea_bias_bound_ns: f64,
 }
 
 impl Default for DisciplineConfig {
@@ -56,6 +59,7 @@ impl Default for DisciplineConfig {
             lock_samples: 8,
             gate_sigmas: 4.0,
             reacquire_after: 16,
+            nmea_bias_bound_ns: 400e6,
         }
     }
 }
@@ -110,6 +114,8 @@ pub struct DisciplineCounts {
     pub outliers: u64,
     pub steps: u64,
     pub reacquisitions: u64,
+    /// PPS taking over from labels alone.
+    pub handovers: u64,
 }
 
 /// Corrections applied so far, as segments of constant rate: from `since` on,
@@ -228,6 +234,9 @@ impl Discipline {
     pub fn on_sample(&mut self, at: Nanos, offset_ns: f64, quality: Quality, now: Nanos) -> Option<Steering> {
         self.counts.samples += 1;
         self.updates = self.updates.saturating_add(1);
+        if quality == Quality::Pps && self.source == Some(Quality::NmeaOnly) {
+            return self.hand_over_to_pps(at, offset_ns, now);
+        }
         if self.config.steers
             && self.updates <= self.config.step_limit
             && offset_ns.abs() > self.config.step_threshold_ns
@@ -311,6 +320,25 @@ impl Discipline {
         let mut steering = self.steer(now).unwrap_or(Steering { step_ns: 0.0, frequency_ppb: 0.0 });
         steering.step_ns = step_ns;
         steering
+    }
+
+    /// The first PPS sample after labels alone: everything known so far is milliseconds
+    /// wide, so this is a start afresh. Far off, the clock is stepped as at start (slewing
+    /// tens of ms would take a minute at the kernel's limit); near, the phase restarts here.
+    fn hand_over_to_pps(&mut self, at: Nanos, offset_ns: f64, now: Nanos) -> Option<Steering> {
+        self.counts.handovers += 1;
+        if self.config.steers && offset_ns.abs() > self.config.step_threshold_ns {
+            return Some(self.step(at, offset_ns, Quality::Pps, now));
+        }
+        let measured_phase = offset_ns - self.corrections.at(at);
+        let variance = self.jitter_ns[slot(Quality::Pps)].powi(2);
+        if let Some(filter) = self.filter.as_mut() {
+            filter.restart_phase(at, measured_phase, variance);
+        }
+        self.state = LockState::Acquiring;
+        self.accepted_since_start = 0;
+        self.accept(at, Quality::Pps);
+        self.steer(now)
     }
 
     fn new_filter(&self, at: Nanos, phase_ns: f64, variance: f64) -> FilterBank {
@@ -412,8 +440,10 @@ impl Discipline {
             .plausible_phases(now)
             .map(|(phase, sd)| (phase + correction).abs() + 6.0 * sd)
             .fold(0.0, f64::max);
+        let bias = if self.source == Some(Quality::NmeaOnly) { self.config.nmea_bias_bound_ns } else { 0.0 };
         let error_bound_ns = worst_hypothesis
             + jitter_ns
+            + bias
             + self.config.max_clock_error_ppb * (since_sample - self.config.holdover_after_s).max(0.0);
         Estimate {
             state: self.state,

@@ -107,6 +107,7 @@ pub struct ClockTask {
 impl ClockTask {
     pub fn start(
         config: &ClockConfig,
+        nmea_window_ms: u32,
         served: Arc<SharedServedClock>,
         precision: i8,
     ) -> std::io::Result<ClockTask> {
@@ -118,7 +119,7 @@ impl ClockTask {
                 ClockMemory::default()
             }
         };
-        let mut discipline = Discipline::new(config.discipline());
+        let mut discipline = Discipline::new(config.discipline(nmea_window_ms));
         if let (Some(frequency), Some(skew)) = (memory.frequency_ppb, memory.skew_ppb) {
             tracing::info!("clock: remembered frequency {:+.3} ppm (+/- {:.3})", frequency / 1e3, skew / 1e3);
             discipline = discipline.with_prior_frequency(frequency, skew);

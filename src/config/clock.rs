@@ -59,8 +59,11 @@ impl Default for ClockConfig {
 }
 
 impl ClockConfig {
-    pub fn discipline(&self) -> DisciplineConfig {
+    /// The discipline's settings; the receiver's declared NMEA window bounds what labels
+    /// timed alone can be off by.
+    pub fn discipline(&self, nmea_window_ms: u32) -> DisciplineConfig {
         DisciplineConfig {
+            nmea_bias_bound_ns: f64::from(nmea_window_ms) * 1e6,
             steers: self.mode != ClockMode::ObserveOnly,
             step_threshold_ns: self.step_threshold_ms * 1e6,
             step_limit: self.step_limit,

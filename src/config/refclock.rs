@@ -63,6 +63,11 @@ pub struct RefclockConfig {
     /// Half-width of the window around that delay; labels outside it are not used.
     #[serde(default = "default_nmea_window_ms", deserialize_with = "nmea_window_ms")]
     pub nmea_window_ms: u32,
+    /// With PPS configured but no edge seen this long after the first label, time from the
+    /// labels alone (announced as `NMEA`, milliseconds of error) until the first edge.
+    /// 0: never; the server then stays unsynchronised without PPS.
+    #[serde(default = "default_nmea_fallback_s", deserialize_with = "nmea_fallback_s")]
+    pub nmea_fallback_s: u32,
     #[serde(default)]
     pub simulator: SimulatorConfig,
 }
@@ -80,6 +85,7 @@ impl Default for RefclockConfig {
             edge: Edge::Assert,
             nmea_delay_ms: default_nmea_delay_ms(),
             nmea_window_ms: default_nmea_window_ms(),
+            nmea_fallback_s: default_nmea_fallback_s(),
             simulator: SimulatorConfig::default(),
         }
     }
@@ -156,6 +162,9 @@ fn default_nmea_delay_ms() -> i32 {
 fn default_nmea_window_ms() -> u32 {
     400
 }
+fn default_nmea_fallback_s() -> u32 {
+    30
+}
 fn default_latency() -> [u32; 2] {
     [50, 500]
 }
@@ -181,6 +190,9 @@ fn nmea_delay_ms<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
 fn nmea_window_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     // Below 500 ms so neighbouring seconds' windows never overlap.
     in_range(d, "nmea-window-ms", 10..=490)
+}
+fn nmea_fallback_s<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "nmea-fallback-s", 0..=86_400)
 }
 fn jitter<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     in_range(d, "pps-jitter-ns", 0..=100_000_000)
