@@ -269,6 +269,8 @@ fn ntp_counts(c: &CountsSnapshot) -> NtpView {
 fn nts_view(nts: &NtsSources) -> NtsView {
     let c = nts.counters.snapshot();
     let keys = nts.keys.read().unwrap_or_else(|p| p.into_inner());
+    let identity = nts.identity.current();
+    let chain = &identity.cert;
     NtsView {
         ke_accepted: c.accepted,
         ke_refused: c.refused,
@@ -276,7 +278,8 @@ fn nts_view(nts: &NtsSources) -> NtsView {
         ke_handshake_failed: c.handshake_failed,
         ke_timed_out: c.timed_out,
         ke_over_capacity: c.over_capacity,
-        certificate: nts.identity.current().cert.first().and_then(|der| certificate_view(der)),
+        certificate: chain.first().and_then(|der| certificate_view(der)),
+        issuer_certificate: chain.get(1).and_then(|der| certificate_view(der)),
         current_key_id: keys.current().id,
         key_rotation_s: keys.interval_s(),
         keys_kept: keys.keep(),

@@ -3,6 +3,9 @@
 
 mod common;
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use sha2::{Digest, Sha256};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -66,6 +69,12 @@ fn api_metrics_and_ctl_follow_the_demo() {
     assert_eq!(locked["gnss"]["fix_mode"], "3D");
     assert!(locked["gnss"]["satellites_used"].as_u64().unwrap() >= 4);
     assert!(locked["nts"]["certificate"]["sha256_fingerprint"].as_str().unwrap().len() == 95);
+    // The demo's throwaway CA is the chain's second certificate: its fingerprint is the one
+    // of the ca.pem clients pin.
+    let ca_pem = std::fs::read(daemon.dir().join("ca/ca.pem")).expect("the demo's ca.pem");
+    let ca_der = CertificateDer::from_pem_slice(&ca_pem).expect("one certificate in ca.pem");
+    let expected: Vec<String> = Sha256::digest(&ca_der).iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(locked["nts"]["issuer_certificate"]["sha256_fingerprint"], expected.join(":"));
     let body = locked.to_string();
     assert!(!body.contains(&daemon.dir().display().to_string()), "no private paths in the API");
     assert!(

@@ -130,6 +130,9 @@ pub fn nts(s: &StatusSnapshot) -> String {
         line("Certificate expires", format!("in {} days", c.days_left(now)));
         line("SHA-256 fingerprint", c.sha256_fingerprint.clone());
     }
+    if let Some(c) = &n.issuer_certificate {
+        line("Issuer SHA-256 (the CA to pin)", c.sha256_fingerprint.clone());
+    }
     out
 }
 

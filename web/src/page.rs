@@ -120,6 +120,9 @@ pub fn render(s: &StatusSnapshot) -> String {
             rows_tls.push(("Issuer", cert.issuer.clone()));
             rows_tls.push(("Expires", format!("{} ({days} days)", date(cert.not_after_unix))));
             rows_tls.push(("SHA-256", cert.sha256_fingerprint.clone()));
+            if let Some(issuer) = &nts.issuer_certificate {
+                rows_tls.push(("Issuer SHA-256 (pin this CA)", issuer.sha256_fingerprint.clone()));
+            }
             if days < EXPIRY_WARNING_DAYS {
                 tls_warning = Some(if days < 0 {
                     "The certificate has expired: NTS clients cannot connect.".to_owned()

@@ -148,6 +148,10 @@ pub struct NtsView {
     pub ke_timed_out: u64,
     pub ke_over_capacity: u64,
     pub certificate: Option<CertificateView>,
+    /// The next certificate of the served chain: for the appliance's local CA, what clients
+    /// pin (`ntstrustedcerts`, `certificate-authority`), so its fingerprint is shown too.
+    #[serde(default)]
+    pub issuer_certificate: Option<CertificateView>,
     pub current_key_id: u32,
     pub key_rotation_s: u64,
     pub keys_kept: u32,
@@ -241,6 +245,12 @@ pub fn example() -> StatusSnapshot {
                 issuer: "CN=stratum1 throwaway CA".into(),
                 not_after_unix: 1_800_000_000 + 10 * 86_400,
                 sha256_fingerprint: "AB:CD".into(),
+            }),
+            issuer_certificate: Some(CertificateView {
+                subject: "CN=stratum1 throwaway CA".into(),
+                issuer: "CN=stratum1 throwaway CA".into(),
+                not_after_unix: 1_800_000_000 + 3650 * 86_400,
+                sha256_fingerprint: "EF:01".into(),
             }),
             current_key_id: 20833,
             key_rotation_s: 86_400,
