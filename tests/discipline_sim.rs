@@ -190,3 +190,29 @@ fn without_pps_from_the_start_nmea_serves_until_the_first_edge() {
     assert!(nmea_locked, "never locked on NMEA alone");
     assert_eq!(sim.discipline().counts().handovers, 1);
 }
+
+/// The first two samples learn the frequency; if one of them was a late interrupt the learnt
+/// frequency is wrong and every later sample looks like an outlier. The run of outliers must
+/// then unlearn that frequency as well as the phase, or the same run starts again.
+#[test]
+fn a_late_first_interrupt_does_not_keep_the_clock_from_locking() {
+    let mut discipline = Discipline::new(DisciplineConfig::default());
+    let frequency_ppb = 50_000.0;
+    let mut lock = None;
+    let mut noise = refclock::sim::rng::SimRng::new(3);
+    for second in 1..=120i64 {
+        let late_ns = if second == 1 { 60_000.0 } else { 0.0 };
+        let offset = frequency_ppb * second as f64 + late_ns + 1_000.0 * noise.normal();
+        let at = second * S;
+        discipline.on_sample(at, offset, Quality::Pps, at + S / 2);
+        let estimate = discipline.estimate(at + S / 2);
+        if estimate.state == LockState::Locked && lock.is_none() {
+            lock = Some(second);
+            let error = (estimate.frequency_ppb - frequency_ppb).abs();
+            assert!(error < 1_000.0, "locked with the frequency {error} ppb off");
+        }
+    }
+    let lock = lock.expect("locks");
+    assert!(lock <= 45, "locked after {lock} s");
+    assert!(discipline.counts().reacquisitions >= 1, "{:?}", discipline.counts());
+}

@@ -182,6 +182,8 @@ pub struct Discipline {
     last_residual_ns: [Option<f64>; 2],
     accepted_since_start: u32,
     outliers_in_row: u32,
+    /// The first outlier of the current run: when, and the phase it measured.
+    first_outlier: Option<(Nanos, f64)>,
     updates: u32,
     last_sample_at: Option<Nanos>,
     source: Option<Quality>,
@@ -215,6 +217,7 @@ impl Discipline {
             last_residual_ns: [None, None],
             accepted_since_start: 0,
             outliers_in_row: 0,
+            first_outlier: None,
             updates: 0,
             last_sample_at: None,
             source: None,
@@ -261,6 +264,9 @@ impl Discipline {
                 if innovation.residual_ns.abs() > sigmas * innovation.variance.sqrt() {
                     self.counts.outliers += 1;
                     self.outliers_in_row += 1;
+                    if self.outliers_in_row == 1 {
+                        self.first_outlier = Some((at, measured_phase));
+                    }
                     if self.outliers_in_row >= self.config.reacquire_after {
                         self.reacquire(at, measured_phase, quality);
                     }
@@ -292,6 +298,7 @@ impl Discipline {
     fn accept(&mut self, at: Nanos, quality: Quality) {
         self.counts.accepted += 1;
         self.outliers_in_row = 0;
+        self.first_outlier = None;
         self.accepted_since_start = self.accepted_since_start.saturating_add(1);
         self.last_sample_at = Some(at);
         self.source = Some(quality);
@@ -311,7 +318,7 @@ impl Discipline {
         // The oscillator's own phase is untouched by the step; keep whatever frequency we knew.
         let variance = self.jitter_ns[slot(quality)].powi(2);
         match self.filter.as_mut() {
-            Some(filter) => filter.restart_phase(at, measured_phase, variance),
+            Some(filter) => filter.restart_phase(at, measured_phase, variance, 0.0),
             None => self.filter = Some(self.new_filter(at, measured_phase, variance)),
         }
         self.state = LockState::Acquiring;
@@ -333,7 +340,7 @@ impl Discipline {
         let measured_phase = offset_ns - self.corrections.at(at);
         let variance = self.jitter_ns[slot(Quality::Pps)].powi(2);
         if let Some(filter) = self.filter.as_mut() {
-            filter.restart_phase(at, measured_phase, variance);
+            filter.restart_phase(at, measured_phase, variance, 0.0);
         }
         self.state = LockState::Acquiring;
         self.accepted_since_start = 0;
@@ -344,8 +351,8 @@ impl Discipline {
     fn new_filter(&self, at: Nanos, phase_ns: f64, variance: f64) -> FilterBank {
         let (frequency, sd) = self.prior_frequency.unwrap_or((0.0, self.config.max_frequency_ppb));
         let wander = self.config.wander_ppb;
-        // The assumed wander, and two faster models for an oscillator on the move.
-        FilterBank::new(at, phase_ns, variance, frequency, sd, &[wander, 30.0 * wander, 1_000.0 * wander])
+        // The assumed wander, and a faster model for an oscillator on the move.
+        FilterBank::new(at, phase_ns, variance, frequency, sd, &[wander, 30.0 * wander])
     }
 
     fn reacquire(&mut self, at: Nanos, measured_phase: f64, quality: Quality) {
@@ -354,8 +361,17 @@ impl Discipline {
         // A run of outliers may also mean the noise is larger than learnt.
         *jitter *= 2.0;
         let variance = *jitter * *jitter;
+        // ... or that the frequency is wrong (learnt from a late interrupt, say): the run
+        // drifted away at its own rate. Doubt the frequency by that much, or keeping it would
+        // only start the same run again.
+        let run_rate = self.first_outlier.and_then(|(since, phase)| {
+            let span = (at - since) as f64 / NANOS_PER_SEC;
+            (span > 0.0).then(|| (measured_phase - phase) / span)
+        });
         if let Some(filter) = self.filter.as_mut() {
-            filter.restart_phase(at, measured_phase, variance);
+            let (_, frequency, _) = filter.predict(at);
+            let doubt = run_rate.map_or(0.0, |rate| (rate - frequency).abs());
+            filter.restart_phase(at, measured_phase, variance, doubt);
         }
         self.state = LockState::Acquiring;
         self.accepted_since_start = 0;

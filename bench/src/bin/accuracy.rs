@@ -1,7 +1,10 @@
 //! stratum1-accuracy: the discipline's accuracy in simulation (the scenario is documented in
 //! `stratum1::clock::accuracy`), over many seeds. Prints each run and the median and worst of
-//! every figure. Usage: stratum1-accuracy [--seeds N]
+//! every figure. `--trace SEED` prints that seed's run second by second instead (truth,
+//! estimate, bound, state, counters), to see where a figure came from.
+//! Usage: stratum1-accuracy [--seeds N | --trace SEED]
 use stratum1::clock::accuracy::{self, AccuracyReport, Timeline};
+use stratum1::clock::simulation::Simulation;
 
 fn main() {
     let mut seeds = 20u64;
@@ -9,8 +12,9 @@ fn main() {
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next().and_then(|v| v.parse().ok())) {
             ("--seeds", Some(n)) if n > 0 => seeds = n,
+            ("--trace", Some(seed)) => return trace(seed, Timeline::STANDARD),
             _ => {
-                eprintln!("usage: stratum1-accuracy [--seeds N]");
+                eprintln!("usage: stratum1-accuracy [--seeds N | --trace SEED]");
                 std::process::exit(2);
             }
         }
@@ -56,4 +60,28 @@ fn main() {
 
 fn show(value: Option<u32>) -> String {
     value.map_or("never".into(), |v| v.to_string())
+}
+
+fn trace(seed: u64, timeline: Timeline) {
+    let mut sim = Simulation::new(accuracy::scenario(seed, timeline));
+    println!("t_s  true_error_ns  estimate_ns  bound_ns  frequency_err_ppb  state  source  accepted  outliers  steps  reacquisitions");
+    for _ in 0..timeline.end {
+        let r = sim.step();
+        let e = r.estimate;
+        let c = sim.discipline().counts();
+        println!(
+            "{} {:.0} {:.0} {:.0} {:.1} {:?} {:?} {} {} {} {}",
+            r.elapsed,
+            r.true_error_ns,
+            e.offset_ns,
+            e.error_bound_ns,
+            e.frequency_ppb - r.true_frequency_ppb,
+            e.state,
+            e.source,
+            c.accepted,
+            c.outliers,
+            c.steps,
+            c.reacquisitions
+        );
+    }
 }
