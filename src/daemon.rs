@@ -15,6 +15,7 @@ use crate::ntp::counters::{CountsSnapshot, ServerCounters};
 use crate::ntp::rate_limit::RateLimiter;
 use crate::ntp::server::{RatePolicy, Server};
 use crate::ntp::udp::{Shared, UdpService};
+use crate::ntp::xdp::XdpService;
 use crate::nts::ke_server::KeCountsSnapshot;
 use crate::nts::service::{self as nts_service, NtsService};
 use crate::state::SharedServedClock;
@@ -23,6 +24,7 @@ use stratum1_web::server::WebServer;
 
 pub struct Daemon {
     udp: UdpService,
+    xdp: Option<XdpService>,
     clock_task: ClockTask,
     stop: Arc<AtomicBool>,
     counters: Arc<ServerCounters>,
@@ -64,7 +66,7 @@ impl Daemon {
             coalesce: Duration::from_micros(config.ntp.coalesce_us),
         };
         let workers = config.ntp.worker_count();
-        let udp = match UdpService::start(&config.ntp.listen, workers, shared) {
+        let udp = match UdpService::start(&config.ntp.listen, workers, shared.clone()) {
             Ok(udp) => udp,
             Err(e) => {
                 stop.store(true, Ordering::Relaxed);
@@ -72,11 +74,20 @@ impl Daemon {
                 return Err(e);
             }
         };
-        let announced = clock.get();
         for addr in &udp.local_addrs {
             // Tests read this line to learn ephemeral ports: keep its shape.
             tracing::info!("serving NTP on udp://{addr} ({workers} workers)");
         }
+        let xdp = match start_xdp(config.ntp.xdp_interface.as_deref(), &udp.local_addrs, shared) {
+            Ok(xdp) => xdp,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                udp.join();
+                clock_task.shutdown();
+                return Err(e);
+            }
+        };
+        let announced = clock.get();
         tracing::info!(
             "clock: {}; announcing stratum {} refid {}, precision 2^{}",
             match config.clock.mode {
@@ -99,6 +110,9 @@ impl Daemon {
             Err(e) => {
                 stop.store(true, Ordering::Relaxed);
                 udp.join();
+                if let Some(xdp) = xdp {
+                    xdp.join();
+                }
                 clock_task.shutdown();
                 return Err(e);
             }
@@ -111,6 +125,9 @@ impl Daemon {
                     gnss.shutdown();
                 }
                 udp.join();
+                if let Some(xdp) = xdp {
+                    xdp.join();
+                }
                 clock_task.shutdown();
                 return Err(e);
             }
@@ -133,7 +150,7 @@ impl Daemon {
             steps: clock_task.steps(),
             rates: Default::default(),
         };
-        let mut daemon = Daemon { udp, clock_task, stop, counters, gnss, nts, web: None };
+        let mut daemon = Daemon { udp, xdp, clock_task, stop, counters, gnss, nts, web: None };
         if config.web.enabled {
             let source: stratum1_web::server::SnapshotSource = Arc::new(move || sources.snapshot());
             let idle = Duration::from_secs(config.web.idle_timeout_s);
@@ -202,9 +219,25 @@ impl Daemon {
             nts.shutdown();
         }
         self.udp.join();
+        if let Some(xdp) = self.xdp {
+            xdp.join();
+        }
         self.clock_task.shutdown();
         self.counters.snapshot()
     }
+}
+
+/// Starts the AF_XDP fast path for the port of the first listen address, when configured.
+fn start_xdp(
+    interface: Option<&str>,
+    udp_addrs: &[SocketAddr],
+    shared: Shared,
+) -> io::Result<Option<XdpService>> {
+    let (Some(interface), Some(first)) = (interface, udp_addrs.first()) else { return Ok(None) };
+    let xdp = XdpService::start(interface, first.port(), shared)?;
+    // Tests read this line: keep its shape.
+    tracing::info!("serving NTP on {interface} port {} through AF_XDP ({} queues)", first.port(), xdp.queues);
+    Ok(Some(xdp))
 }
 
 /// The NTS-KE addresses (tests read this line to learn ephemeral ports: keep its shape) and,

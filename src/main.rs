@@ -63,8 +63,9 @@ fn main() -> ExitCode {
     let dropped: Vec<String> =
         DropReason::ALL.iter().map(|r| format!("{}={}", r.name(), c.dropped_for(*r))).collect();
     tracing::info!(
-        "ntp counters: received={} answered={} nts_answered={} kod_rate={} kod_ntsn={} send_errors={} {}",
+        "ntp counters: received={} af_xdp={} answered={} nts_answered={} kod_rate={} kod_ntsn={} send_errors={} {}",
         c.received,
+        c.received_af_xdp,
         c.answered,
         c.nts_answered,
         c.kiss_of_death_rate,

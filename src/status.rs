@@ -255,6 +255,7 @@ impl StatusSources {
 fn ntp_counts(c: &CountsSnapshot) -> NtpView {
     NtpView {
         received: c.received,
+        received_af_xdp: c.received_af_xdp,
         answered: c.answered,
         nts_answered: c.nts_answered,
         kiss_of_death_rate: c.kiss_of_death_rate,

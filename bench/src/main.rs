@@ -6,7 +6,8 @@
 //! authenticate count), `ke` (whole NTS-KE exchanges: TLS 1.3 handshake and 8 cookies).
 //!
 //! Usage: stratum1-bench [--mode ntp|nts|ke] [--rate N] [--seconds S] [--rounds R] [--sources N]
-//!                       [--stratum1d PATH] [--servers stratum1d,stratum1d+nts,stratum1d+page,chronyd,ntpd-rs]
+//!                       [--stratum1d PATH] [--servers stratum1d,stratum1d+nts,stratum1d+page,stratum1d+xdp,chronyd,ntpd-rs]
+//!        (stratum1d+xdp attaches an XDP program to `lo`: run it under `scripts/bench --netns`)
 //!        stratum1-bench --target 127.0.0.1:PORT [--rate N] [--seconds S]   (load only, to profile)
 
 mod ke_load;
@@ -92,6 +93,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if options.servers.contains(&Kind::Stratum1WithXdp) && in_host_network_namespace() {
+        eprintln!("stratum1-bench: stratum1d+xdp attaches an XDP program to lo; run it under `scripts/bench --netns`");
+        std::process::exit(2);
+    }
     if let Err(e) = load::pin_to_cpu(LOAD_CPU) {
         eprintln!("stratum1-bench: cannot pin the load generator to CPU {LOAD_CPU}: {e}");
     }
@@ -232,6 +237,30 @@ fn report(results: &[(Kind, Vec<Measurement>)], mode: Mode) {
             );
         }
     }
+    let fast = medians.iter().find(|(k, _)| *k == Kind::Stratum1WithXdp).map(|(_, c)| *c);
+    if let Some(fast) = fast {
+        for (kind, cpu) in medians.iter().filter(|(k, _)| matches!(k, Kind::Chrony | Kind::NtpdRs)) {
+            println!(
+                "stratum1d+xdp / {}: {:.2} (CPU per {}; lower is better)",
+                kind.name(),
+                fast / cpu,
+                mode.unit()
+            );
+        }
+    }
+}
+
+/// Whether this process may share the host's network namespace: it is PID 1's, or it has any
+/// interface besides `lo` (PID 1's namespace cannot always be read from inside another).
+fn in_host_network_namespace() -> bool {
+    let same_as_pid1 = match (std::fs::read_link("/proc/self/ns/net"), std::fs::read_link("/proc/1/ns/net")) {
+        (Ok(ours), Ok(host)) => ours == host,
+        _ => false,
+    };
+    let interfaces = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
+    let only_loopback =
+        interfaces.lines().skip(2).all(|l| l.split(':').next().is_some_and(|name| name.trim() == "lo"));
+    same_as_pid1 || !only_loopback
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -271,6 +300,7 @@ fn parse_args() -> Result<Options, String> {
                         "stratum1d" => Ok(Kind::Stratum1),
                         "stratum1d+nts" => Ok(Kind::Stratum1WithNts),
                         "stratum1d+page" => Ok(Kind::Stratum1WithPage),
+                        "stratum1d+xdp" => Ok(Kind::Stratum1WithXdp),
                         "chronyd" | "chrony" => Ok(Kind::Chrony),
                         "ntpd-rs" => Ok(Kind::NtpdRs),
                         other => Err(format!("unknown server {other}")),

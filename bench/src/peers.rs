@@ -17,6 +17,8 @@ pub enum Kind {
     Stratum1WithNts,
     /// stratum1d with its status page on, polled while it serves: the page must cost NTP nothing.
     Stratum1WithPage,
+    /// stratum1d with its AF_XDP fast path on `lo` (needs a network namespace of its own).
+    Stratum1WithXdp,
     Chrony,
     NtpdRs,
 }
@@ -27,6 +29,7 @@ impl Kind {
             Kind::Stratum1 => "stratum1d",
             Kind::Stratum1WithNts => "stratum1d+nts",
             Kind::Stratum1WithPage => "stratum1d+page",
+            Kind::Stratum1WithXdp => "stratum1d+xdp",
             Kind::Chrony => "chronyd",
             Kind::NtpdRs => "ntpd-rs",
         }
@@ -66,14 +69,16 @@ impl Peer {
         };
         let mut web_addr = None;
         let (child, addr) = match kind {
-            Kind::Stratum1 | Kind::Stratum1WithNts | Kind::Stratum1WithPage => {
+            Kind::Stratum1 | Kind::Stratum1WithNts | Kind::Stratum1WithPage | Kind::Stratum1WithXdp => {
                 let conf = dir.join("stratum1.toml");
                 // Rate limiting stays on (the default path) with a limit above the per-source
                 // load, so its cost is measured but no request is refused.
-                let mut text = "[ntp]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\
+                let xdp = if kind == Kind::Stratum1WithXdp { "xdp-interface = \"lo\"\n" } else { "" };
+                let mut text = format!(
+                    "[ntp]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n{xdp}\
                      [ntp.rate-limit]\nenabled = true\nmax-rate = 1000.0\nburst = 1000\n\
                      [clock]\nlocal-stratum = 1\n"
-                    .to_owned();
+                );
                 if let Some(certs) = &certs {
                     text.push_str(&format!(
                         "[nts]\nenabled = true\nlisten = [\"127.0.0.1:{ke_port}\"]\ncertificate = \"{}\"\nprivate-key = \"{}\"\n\

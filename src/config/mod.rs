@@ -60,6 +60,11 @@ pub struct NtpConfig {
     /// timestamp); 0 turns it off.
     #[serde(default = "default_coalesce_us", deserialize_with = "coalesce_us")]
     pub coalesce_us: u64,
+    /// An interface to serve through AF_XDP as well (needs CAP_NET_ADMIN and CAP_BPF, or root).
+    /// Datagrams to the first listen address's port on any address of this interface are
+    /// answered before the kernel's IP stack sees them; the UDP sockets serve the rest.
+    #[serde(default, deserialize_with = "xdp_interface")]
+    pub xdp_interface: Option<String>,
 }
 
 impl Default for NtpConfig {
@@ -71,6 +76,7 @@ impl Default for NtpConfig {
             deny: Vec::new(),
             rate_limit: RateLimitConfig::default(),
             coalesce_us: default_coalesce_us(),
+            xdp_interface: None,
         }
     }
 }
@@ -263,6 +269,15 @@ fn ipv6_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
 fn clients_tracked<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     in_range(d, "clients-tracked", 16..=(1 << 24))
 }
+fn xdp_interface<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d)?;
+    // IFNAMSIZ is 16 with the terminating NUL.
+    if name.is_empty() || name.len() > 15 || name.contains(['/', '\0']) || name.contains(char::is_whitespace)
+    {
+        return Err(serde::de::Error::custom(format!("`xdp-interface` is not an interface name: {name:?}")));
+    }
+    Ok(Some(name))
+}
 fn non_empty_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
     let listen = Vec::<SocketAddr>::deserialize(d)?;
     if listen.is_empty() {
@@ -305,6 +320,17 @@ mod tests {
         assert!(e.contains("line 2") && e.contains("min <= max"), "{e}");
         let e = error_of("[refclock]\nkind = \"ublox\"\n");
         assert!(e.contains("line 2") && e.contains("ublox"), "{e}");
+    }
+
+    #[test]
+    fn the_xdp_interface_must_be_an_interface_name() {
+        let c = Config::from_toml("[ntp]\nxdp-interface = \"eth0\"\n", "t.toml").unwrap();
+        assert_eq!(c.ntp.xdp_interface.as_deref(), Some("eth0"));
+        for bad in ["", "a-name-far-too-long", "../eth0", "eth 0"] {
+            let e = error_of(&format!("[ntp]\nxdp-interface = {bad:?}\n"));
+            assert!(e.contains("line 2") && e.contains("`xdp-interface`"), "{e}");
+        }
+        assert_eq!(Config::from_toml("", "empty.toml").unwrap().ntp.xdp_interface, None, "off by default");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct CountsSnapshot {
     /// Requests by version 0..=7 as received (only 1–4 are answered).
     pub by_version: [u64; 8],
     pub send_errors: u64,
+    /// Of `received`, those that came through the AF_XDP fast path.
+    pub received_af_xdp: u64,
 }
 
 impl CountsSnapshot {
@@ -66,6 +68,7 @@ pub struct ServerCounters {
     dropped: [AtomicU64; DropReason::COUNT],
     by_version: [AtomicU64; 8],
     send_errors: AtomicU64,
+    received_af_xdp: AtomicU64,
 }
 
 impl ServerCounters {
@@ -82,6 +85,7 @@ impl ServerCounters {
         add(&self.kiss_of_death_rate, local.kiss_of_death_rate);
         add(&self.kiss_of_death_ntsn, local.kiss_of_death_ntsn);
         add(&self.send_errors, local.send_errors);
+        add(&self.received_af_xdp, local.received_af_xdp);
         for (a, v) in self.dropped.iter().zip(local.dropped) {
             add(a, v);
         }
@@ -102,6 +106,7 @@ impl ServerCounters {
             dropped: std::array::from_fn(|i| get(&self.dropped[i])),
             by_version: std::array::from_fn(|i| get(&self.by_version[i])),
             send_errors: get(&self.send_errors),
+            received_af_xdp: get(&self.received_af_xdp),
         }
     }
 }

@@ -8,3 +8,4 @@ pub mod server;
 pub mod timestamp;
 pub mod udp;
 mod udp_sys;
+pub mod xdp;

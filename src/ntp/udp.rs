@@ -146,7 +146,7 @@ fn serve(socket: Socket, shared: Shared, epoch: Instant) {
 /// waiting request already has its kernel receive timestamp (T2), so the wait falls inside
 /// T3 - T2, which the client subtracts. One datagram means no load: answer the next at once.
 /// A full batch means more is queued: go straight back for it.
-fn should_coalesce(received: usize, pause: Duration) -> bool {
+pub(super) fn should_coalesce(received: usize, pause: Duration) -> bool {
     !pause.is_zero() && (2..udp_sys::BATCH).contains(&received)
 }
 

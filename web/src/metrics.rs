@@ -81,6 +81,11 @@ pub fn render(s: &StatusSnapshot) -> String {
             s.clock.samples_rejected,
         ),
         counter("stratum1_ntp_requests", "NTP datagrams received.", s.ntp.received),
+        counter(
+            "stratum1_ntp_requests_af_xdp",
+            "NTP datagrams received through the AF_XDP fast path (included in stratum1_ntp_requests).",
+            s.ntp.received_af_xdp,
+        ),
         MetricFamily {
             name: "stratum1_ntp_responses",
             help: "NTP responses sent, by authentication.",

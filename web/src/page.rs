@@ -106,6 +106,9 @@ pub fn render(s: &StatusSnapshot) -> String {
         ("KoD RATE / NTSN", format!("{} / {}", n.kiss_of_death_rate, n.kiss_of_death_ntsn)),
         ("Dropped", n.dropped.iter().map(|(_, c)| c).sum::<u64>().to_string()),
     ];
+    if n.received_af_xdp > 0 {
+        rows_traffic.insert(3, ("Through AF_XDP", n.received_af_xdp.to_string()));
+    }
     let mut rows_tls = Vec::new();
     let mut tls_warning = None;
     if let Some(nts) = &s.nts {

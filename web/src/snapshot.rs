@@ -125,6 +125,9 @@ pub struct PositionView {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NtpView {
     pub received: u64,
+    /// Of `received`, those that came through the AF_XDP fast path.
+    #[serde(default)]
+    pub received_af_xdp: u64,
     pub answered: u64,
     pub nts_answered: u64,
     pub kiss_of_death_rate: u64,
@@ -224,6 +227,7 @@ pub fn example() -> StatusSnapshot {
         }),
         ntp: NtpView {
             received: 1000,
+            received_af_xdp: 0,
             answered: 990,
             nts_answered: 500,
             kiss_of_death_rate: 3,
