@@ -1,8 +1,9 @@
 //! The AF_XDP fast path with real clients: in a network namespace of the test's own, the daemon
 //! attaches its XDP program to the namespace's loopback, and NTPsec's `ntpdig` (IPv4 and IPv6)
-//! and `chronyd -Q` query it. `ntpdig`'s requests (port 123, the first listen address's port)
-//! must come through AF_XDP; chrony's, to a second port the program passes on, through the
-//! kernel's UDP socket beside it. Every answer must carry our time.
+//! and `chronyd -Q` query it. `ntpdig`'s requests and chrony's NTS requests (port 123, the
+//! first listen address's port) must come through AF_XDP; plain chrony's, to a second port the
+//! program passes on, through the kernel's UDP socket beside it. Every answer must carry our
+//! time.
 
 mod common;
 
@@ -19,8 +20,12 @@ fn real_clients_are_answered_through_af_xdp() {
     let config = dir.path().join("xdp.toml");
     std::fs::write(
         &config,
-        "[ntp]\nlisten = [\"127.0.0.1:123\", \"[::1]:123\", \"127.0.0.1:1123\"]\nworkers = 1\nxdp-interface = \"lo\"\n\
-         [clock]\nlocal-stratum = 10\n",
+        format!(
+            "[ntp]\nlisten = [\"127.0.0.1:123\", \"[::1]:123\", \"127.0.0.1:1123\"]\nworkers = 1\nxdp-interface = \"lo\"\n\
+         [clock]\nlocal-stratum = 10\n\
+         [nts]\nenabled = true\nlisten = [\"127.0.0.1:4460\"]\nthrowaway-ca-dir = \"{}\"\n",
+            dir.path().join("ca").display()
+        ),
     )
     .unwrap();
     let chrony = dir.path().join("chrony.conf");
@@ -32,6 +37,20 @@ fn real_clients_are_answered_through_af_xdp() {
         ),
     )
     .unwrap();
+    let chrony_nts = dir.path().join("chrony-nts.conf");
+    std::fs::write(
+        &chrony_nts,
+        format!(
+            "server localhost iburst nts ntsport 4460 minpoll -2 maxpoll -2\nntstrustedcerts {}\nntsdumpdir {}\n\
+             cmdport 0\npidfile {}\n",
+            dir.path().join("ca/ca.pem").display(),
+            dir.path().display(),
+            dir.path().join("chronyd-nts.pid").display()
+        ),
+    )
+    .unwrap();
+    // chronyd drops to its own user: let it read the configs and the CA, and write its files.
+    Command::new("chmod").args(["-R", "a+rwX"]).arg(dir.path()).status().unwrap();
     let log = dir.path().join("daemon.log");
     // An answer sent from an AF_XDP socket enters the stack with no route attached, so a
     // loopback namespace must accept 127.0.0.0/8 and its own addresses as a source; a real
@@ -46,12 +65,16 @@ grep -q 'through AF_XDP' "{log}" || exit 92
 echo "ipv4 $(ntpdig -j -t 3 127.0.0.1)"
 echo "ipv6 $(ntpdig -j -t 3 ::1)"
 chronyd -Q -t 5 -f "{chrony}" 2>&1 | grep 'System clock wrong'
+chmod -R a+rX "{dir}"
+echo "nts $(chronyd -Q -t 10 -f "{chrony_nts}" 2>&1 | grep 'System clock wrong')"
 kill $pid; wait $pid
 trap - EXIT
 cat "{log}""#,
         daemon = DAEMON,
         config = config.display(),
         chrony = chrony.display(),
+        chrony_nts = chrony_nts.display(),
+        dir = dir.path().display(),
         log = log.display()
     );
     let out = Command::new("unshare").args(["--net", "--", "sh", "-c", &script]).output().expect("unshare");
@@ -73,13 +96,14 @@ cat "{log}""#,
         assert!(offset.abs() < 0.010, "{family} offset {offset}: {line}");
         assert_eq!(field("stratum"), "10", "{line}");
     }
-    let chrony_offset: f64 = stdout
+    let chrony_offsets: Vec<f64> = stdout
         .split("System clock wrong by ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("chrony reported no offset:\n{stdout}"));
-    assert!(chrony_offset.abs() < 0.010, "chrony offset {chrony_offset}");
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(chrony_offsets.len(), 2, "plain and NTS chrony both measured us:\n{stdout}");
+    assert!(chrony_offsets.iter().all(|o| o.abs() < 0.010), "chrony offsets {chrony_offsets:?}");
+    assert!(stdout.lines().any(|l| l.starts_with("nts ") && l.contains("System clock wrong")), "{stdout}");
 
     let counters = stdout.lines().find(|l| l.contains("ntp counters:")).unwrap_or_else(|| panic!("{stdout}"));
     let count = |name: &str| -> u64 {
@@ -90,8 +114,11 @@ cat "{log}""#,
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {name} in {counters}"))
     };
-    assert_eq!(count("af_xdp"), 2, "ntpdig's two requests came through AF_XDP: {counters}");
-    assert!(count("received") > 2, "chrony's came through the UDP socket: {counters}");
+    // NTS requests went only to port 123, plain chrony only to port 1123.
+    assert!(count("nts_answered") >= 1, "chrony's NTS requests were answered through AF_XDP: {counters}");
+    assert_eq!(count("kod_ntsn"), 0, "{counters}");
+    assert_eq!(count("af_xdp"), 2 + count("nts_answered"), "ntpdig's and the NTS requests: {counters}");
+    assert!(count("received") > count("af_xdp"), "plain chrony came through the UDP socket: {counters}");
     assert_eq!(count("answered"), count("received"), "{counters}");
     assert!(!stdout.contains("without the program's receive stamp"), "the XDP program stamped every frame");
 }
