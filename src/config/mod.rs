@@ -209,7 +209,7 @@ fn default_allow() -> Vec<Cidr> {
     ["0.0.0.0/0", "::/0"].iter().filter_map(|s| s.parse().ok()).collect()
 }
 fn default_coalesce_us() -> u64 {
-    200
+    500
 }
 fn default_max_rate() -> f64 {
     8.0

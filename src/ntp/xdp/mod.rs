@@ -138,6 +138,7 @@ fn serve(mut socket: XdpSocket, shared: Shared, epoch: Instant) {
     while !shared.stop.load(Ordering::Relaxed) {
         socket.receive(BATCH, &mut frames);
         if frames.is_empty() {
+            socket.reap();
             socket.wait(IDLE_WAKE_MS);
             continue;
         }

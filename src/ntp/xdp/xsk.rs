@@ -128,6 +128,12 @@ impl<T: Copy> Ring<T> {
         Self::publish(self.producer, self.local);
     }
 
+    /// Whether the kernel has taken every entry we produced.
+    fn all_consumed(&mut self) -> bool {
+        self.seen = Self::load(self.consumer);
+        self.seen == self.local
+    }
+
     // Consumer side (rx, completion).
 
     fn available(&mut self) -> u32 {
@@ -301,9 +307,11 @@ impl XdpSocket {
         self.fill.commit_produced();
     }
 
-    /// Queues frames to send, sends them and recycles what the kernel finished with.
-    /// Returns how many could not be sent.
+    /// Queues frames to send and has the kernel transmit them. Returns how many could not be
+    /// queued. Their frames come back through the completion ring when the kernel has freed
+    /// them, which may be later and on another CPU: [`XdpSocket::reap`] collects them.
     pub fn send(&mut self, frames: &[Frame]) -> usize {
+        self.reap();
         let mut unsent = 0;
         for f in frames {
             if self.tx.free() == 0 {
@@ -319,15 +327,16 @@ impl XdpSocket {
             self.in_flight += 1;
         }
         self.tx.commit_produced();
-        // Copy mode sends a bounded number of frames per wake-up: wake it until all are out.
-        let mut idle_rounds = 0;
-        while self.in_flight > 0 && idle_rounds < 1000 {
-            self.kick();
-            if self.reap() == 0 {
-                idle_rounds += 1;
+        // Copy mode transmits a bounded number of frames per wake-up: wake it until it has
+        // taken every descriptor. Waiting here for the completions instead would spin until
+        // whoever frees the skbs (the NIC's completion interrupt, another CPU) gets to it.
+        for _ in 0..64 {
+            if self.tx.all_consumed() {
+                break;
             }
+            self.kick();
         }
-
+        self.reap();
         unsent
     }
 
@@ -337,7 +346,7 @@ impl XdpSocket {
     }
 
     /// Moves completed frames back to the fill ring.
-    fn reap(&mut self) -> u32 {
+    pub fn reap(&mut self) -> u32 {
         let n = self.completion.available();
         let mut done = [0u64; 64];
         let mut total = 0;
