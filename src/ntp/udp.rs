@@ -133,12 +133,15 @@ fn serve(socket: Socket, shared: Shared, epoch: Instant) {
                 replies.queue_reply(len, &received, i);
             }
         }
-        counts.send_errors += replies.send(fd) as u64;
+        // Counted before the answers leave, so a client that has its answer also finds it in
+        // the counters; send errors join the next flush.
         shared.counters.flush(&mut counts);
+        counts.send_errors += replies.send(fd) as u64;
         if should_coalesce(n, shared.coalesce) {
             std::thread::sleep(shared.coalesce);
         }
     }
+    shared.counters.flush(&mut counts);
 }
 
 /// Whether to pause before the next receive. A wake-up costs about as much as serving several

@@ -179,13 +179,15 @@ fn serve(mut socket: XdpSocket, shared: Shared, epoch: Instant) {
             }
         }
         socket.recycle(unanswered.drain(..));
+        // As on the UDP path: counted before the answers leave.
+        shared.counters.flush(&mut counts);
         counts.send_errors += socket.send(&answers) as u64;
         answers.clear();
-        shared.counters.flush(&mut counts);
         if should_coalesce(frames.len(), shared.coalesce) {
             std::thread::sleep(shared.coalesce);
         }
     }
+    shared.counters.flush(&mut counts);
     let (ring_full, no_frames) = socket.drops();
     if ring_full + no_frames > 0 {
         tracing::info!(
