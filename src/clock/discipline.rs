@@ -180,6 +180,8 @@ pub struct Discipline {
     jitter_ns: [f64; 2],
     /// The previous accepted residual of each source, for the jitter estimate.
     last_residual_ns: [Option<f64>; 2],
+    /// Samples each jitter figure was learnt from since (re)starting.
+    jitter_samples: [u32; 2],
     accepted_since_start: u32,
     outliers_in_row: u32,
     /// The first outlier of the current run: when, and the phase it measured.
@@ -189,6 +191,13 @@ pub struct Discipline {
     source: Option<Quality>,
     counts: DisciplineCounts,
 }
+
+/// The learnt jitter is an average over this many samples at first ...
+const JITTER_FIRST_MEMORY: u32 = 8;
+/// ... over one more for every this many learnt since ...
+const JITTER_MEMORY_GROWTH: u32 = 4;
+/// ... up to this many.
+const JITTER_MEMORY: u32 = 512;
 
 /// A first guess of one sample's noise, before the filter has measured it.
 fn initial_jitter_ns(quality: Quality) -> f64 {
@@ -215,6 +224,7 @@ impl Discipline {
             prior_frequency: None,
             jitter_ns: [initial_jitter_ns(Quality::Pps), initial_jitter_ns(Quality::NmeaOnly)],
             last_residual_ns: [None, None],
+            jitter_samples: [0, 0],
             accepted_since_start: 0,
             outliers_in_row: 0,
             first_outlier: None,
@@ -290,8 +300,15 @@ impl Discipline {
         let previous = self.last_residual_ns[slot(quality)].replace(residual_ns);
         if let Some(previous) = previous {
             let sample_sd = (residual_ns - previous).abs() * 1.2533 / std::f64::consts::SQRT_2;
+            // A short memory at first, so that a wrong first guess (and the samples it misjudged)
+            // is soon forgotten, growing to a long one: the filter's gain and gate follow this
+            // figure, so it must not wander with every late interrupt let through.
+            let learnt_from = &mut self.jitter_samples[slot(quality)];
+            *learnt_from = learnt_from.saturating_add(1);
+            let memory = (JITTER_FIRST_MEMORY + *learnt_from / JITTER_MEMORY_GROWTH).min(JITTER_MEMORY);
+            let weight = 1.0 / f64::from(memory);
             let learnt = &mut self.jitter_ns[slot(quality)];
-            *learnt = (*learnt + (sample_sd - *learnt) / 32.0).max(10.0);
+            *learnt = (*learnt + (sample_sd - *learnt) * weight).max(10.0);
         }
     }
 
@@ -358,8 +375,9 @@ impl Discipline {
     fn reacquire(&mut self, at: Nanos, measured_phase: f64, quality: Quality) {
         self.counts.reacquisitions += 1;
         let jitter = &mut self.jitter_ns[slot(quality)];
-        // A run of outliers may also mean the noise is larger than learnt.
+        // A run of outliers may also mean the noise is larger than learnt: learn it afresh.
         *jitter *= 2.0;
+        self.jitter_samples[slot(quality)] = 0;
         let variance = *jitter * *jitter;
         // ... or that the frequency is wrong (learnt from a late interrupt, say): the run
         // drifted away at its own rate. Doubt the frequency by that much, or keeping it would

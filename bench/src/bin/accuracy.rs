@@ -1,7 +1,7 @@
 //! stratum1-accuracy: the discipline's accuracy in simulation (the scenario is documented in
 //! `stratum1::clock::accuracy`), over many seeds. Prints each run and the median and worst of
 //! every figure. `--trace SEED` prints that seed's run second by second instead (truth,
-//! estimate, bound, state, counters), to see where a figure came from.
+//! estimate, bound, state, counters, learnt jitter), to see where a figure came from.
 //! Usage: stratum1-accuracy [--seeds N | --trace SEED]
 use stratum1::clock::accuracy::{self, AccuracyReport, Timeline};
 use stratum1::clock::simulation::Simulation;
@@ -64,13 +64,13 @@ fn show(value: Option<u32>) -> String {
 
 fn trace(seed: u64, timeline: Timeline) {
     let mut sim = Simulation::new(accuracy::scenario(seed, timeline));
-    println!("t_s  true_error_ns  estimate_ns  bound_ns  frequency_err_ppb  state  source  accepted  outliers  steps  reacquisitions");
+    println!("t_s  true_error_ns  estimate_ns  bound_ns  frequency_err_ppb  state  source  accepted  outliers  steps  reacquisitions  jitter_ns");
     for _ in 0..timeline.end {
         let r = sim.step();
         let e = r.estimate;
         let c = sim.discipline().counts();
         println!(
-            "{} {:.0} {:.0} {:.0} {:.1} {:?} {:?} {} {} {} {}",
+            "{} {:.0} {:.0} {:.0} {:.1} {:?} {:?} {} {} {} {} {:.0}",
             r.elapsed,
             r.true_error_ns,
             e.offset_ns,
@@ -81,7 +81,8 @@ fn trace(seed: u64, timeline: Timeline) {
             c.accepted,
             c.outliers,
             c.steps,
-            c.reacquisitions
+            c.reacquisitions,
+            e.jitter_ns
         );
     }
 }
