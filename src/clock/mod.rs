@@ -18,6 +18,7 @@ pub mod sim_clock;
 pub mod simulation;
 pub mod system;
 pub mod task;
+pub mod tracking_floor;
 
 use crate::ntp::packet::{LeapIndicator, ReferenceId};
 use crate::ntp::timestamp::{NtpShort, NtpTimestamp};

@@ -42,6 +42,9 @@ impl Default for SimConfig {
 pub struct SecondPlan {
     /// Edge time minus the true second, or `None` when no PPS is produced.
     pub edge_jitter_ns: Option<i64>,
+    /// How much of that jitter is a late interrupt (0: on time). Only a benchmark's oracle may
+    /// know this; a discipline must find late edges for itself.
+    pub late_ns: i64,
     pub nmea_latency_ns: i64,
     pub report: EpochReport,
 }
@@ -62,11 +65,14 @@ impl Scenario {
     pub fn second(&mut self, second: i64) -> SecondPlan {
         let elapsed = self.elapsed;
         self.elapsed += 1;
-        let mut edge_jitter_ns = (self.rng.normal() * f64::from(self.config.pps_jitter_ns)).round() as i64;
+        let on_time_jitter_ns = (self.rng.normal() * f64::from(self.config.pps_jitter_ns)).round() as i64;
         let (late_fraction, late_max_ns) = self.config.late_edges;
-        if self.rng.chance(late_fraction) {
-            edge_jitter_ns += self.rng.uniform(1, i64::from(late_max_ns.max(1)));
-        }
+        let late_ns = if self.rng.chance(late_fraction) {
+            self.rng.uniform(1, i64::from(late_max_ns.max(1)))
+        } else {
+            0
+        };
+        let edge_jitter_ns = on_time_jitter_ns + late_ns;
         let (low, high) = self.config.nmea_latency_ms;
         let nmea_latency_ns = self.rng.uniform(i64::from(low), i64::from(high.max(low))) * 1_000_000;
         let (every, lasting) = self.config.fix_loss;
@@ -75,6 +81,7 @@ impl Scenario {
         let offset = if jump_at > 0 && elapsed >= jump_at { jump_by } else { 0 };
         SecondPlan {
             edge_jitter_ns: self.config.pps.then_some(edge_jitter_ns),
+            late_ns,
             nmea_latency_ns,
             report: EpochReport { labelled_second: second + offset, fix, noise: elapsed },
         }
@@ -96,6 +103,8 @@ mod tests {
         for s in 0..n {
             let plan = scenario.second(s);
             let jitter = plan.edge_jitter_ns.unwrap();
+            assert!((0..=50_000).contains(&plan.late_ns), "late by {} ns", plan.late_ns);
+            assert!((jitter - plan.late_ns).abs() < 8_000, "without its lateness, an edge is on time");
             // Beyond 8 sigma only a late interrupt can explain it, and it is never early.
             if jitter > 8_000 {
                 assert!(jitter <= 50_000 + 8_000);
