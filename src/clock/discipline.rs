@@ -266,11 +266,10 @@ impl Discipline {
             Some(filter) => {
                 let innovation = filter.innovation(at, measured_phase, jitter * jitter);
                 // While acquiring, the noise level itself is still being learnt: gate loosely.
-                // An interrupt is only ever served late, so a sample that reads the clock too
-                // far ahead is suspect sooner than one that reads it behind.
+                // The gate is the same on both sides: a late interrupt reads the clock ahead,
+                // but so does a warming crystal, and its first samples are the ones that show it.
                 let loose = if self.state == LockState::Acquiring { 2.0 } else { 1.0 };
-                let sigmas =
-                    loose * self.config.gate_sigmas * if innovation.residual_ns > 0.0 { 0.75 } else { 1.0 };
+                let sigmas = loose * self.config.gate_sigmas;
                 if innovation.residual_ns.abs() > sigmas * innovation.variance.sqrt() {
                     self.counts.outliers += 1;
                     self.outliers_in_row += 1;
