@@ -5,12 +5,13 @@
 //! wander, and that a temperature step of the scenario's size and time constant may begin in
 //! any second with a hazard of one per hour. Its posterior is exact: one Kalman filter over
 //! (phase, frequency, step size) per possible onset second, weighted by how well each explains
-//! the samples. Its estimate minimises the expected squared error at every second, averaged
-//! over the draws and over when the step comes: a discipline that does not know when it comes
-//! cannot expect a lower RMS. The scenario always puts the step at the same second, so this is
-//! a yardstick, not a proof, and its per-seed max is not a bound at all, only what tracking
-//! this well looks like. It runs on the same draws as the discipline (same seed, same order),
-//! so the two can be compared seed by seed.
+//! the samples. Its prediction of each edge from the samples before it (what a clock steered by
+//! it shows at that edge, the instant the benchmark reads ours) minimises the expected squared
+//! error at every second, averaged over the draws and over when the step comes: a discipline
+//! that does not know when it comes cannot expect a lower RMS. The scenario always puts the step
+//! at the same second, so this is a yardstick, not a proof, and its per-seed max is not a bound
+//! at all, only what tracking this well looks like. It runs on the same draws as the discipline
+//! (same seed, same order), so the two can be compared seed by seed.
 
 use std::ops::Range;
 
@@ -94,8 +95,8 @@ fn transpose(a: &Matrix) -> Matrix {
     t
 }
 
-/// Runs the estimator on `config`'s draws and measures its error at the PPS edges of the
-/// seconds in `measured` (seconds after the start, as the benchmark counts them).
+/// Runs the estimator on `config`'s draws and measures the error of its prediction at the PPS
+/// edges of the seconds in `measured` (seconds after the start, as the benchmark counts them).
 pub fn tracking_floor(config: &SimulationConfig, measured: Range<u32>) -> TrackingFloor {
     let mut oscillator = Oscillator::new(config.oscillator);
     let mut scenario = Scenario::new(config.receiver.clone());
@@ -127,6 +128,19 @@ pub fn tracking_floor(config: &SimulationConfig, measured: Range<u32>) -> Tracki
             h.predict(second, time_constant_s, wander_variance);
         }
 
+        // Measured where the benchmark measures ours: at the edge, before its sample is used.
+        // A clock steered by this estimator shows there what it predicted from the samples
+        // before (the discipline's clock is read at the same instant).
+        if measured.contains(&elapsed) && !hypotheses.is_empty() {
+            let total: f64 = hypotheses.iter().map(|h| h.log_weight.exp()).sum();
+            let estimate: f64 =
+                hypotheses.iter().map(|h| h.log_weight.exp() * h.mean[0]).sum::<f64>() / total;
+            let error = estimate - phase_ns;
+            sum_sq += error * error;
+            count += 1;
+            max_ns = max_ns.max(error.abs());
+        }
+
         let plan = scenario.second(i64::from(elapsed));
         let outage = config.pps_outages.iter().any(|&(from, to)| (from..to).contains(&elapsed));
         let sample = plan.edge_jitter_ns.filter(|_| plan.late_ns == 0 && !outage);
@@ -154,16 +168,6 @@ pub fn tracking_floor(config: &SimulationConfig, measured: Range<u32>) -> Tracki
             for h in &mut hypotheses {
                 h.log_weight -= best;
             }
-        }
-
-        if measured.contains(&elapsed) && !hypotheses.is_empty() {
-            let total: f64 = hypotheses.iter().map(|h| h.log_weight.exp()).sum();
-            let estimate: f64 =
-                hypotheses.iter().map(|h| h.log_weight.exp() * h.mean[0]).sum::<f64>() / total;
-            let error = estimate - phase_ns;
-            sum_sq += error * error;
-            count += 1;
-            max_ns = max_ns.max(error.abs());
         }
     }
     TrackingFloor { rms_ns: (sum_sq / f64::from(count.max(1))).sqrt(), max_ns }
