@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 
 use refclock::Quality;
 
-use super::filter::{FilterBank, Nanos};
+use super::filter::Nanos;
+use super::settling::{LateSamples, SettlingFilter};
 
 const NANOS_PER_SEC: f64 = 1e9;
 
@@ -172,7 +173,7 @@ impl Corrections {
 
 pub struct Discipline {
     config: DisciplineConfig,
-    filter: Option<FilterBank>,
+    filter: Option<SettlingFilter>,
     corrections: Corrections,
     state: LockState,
     /// Frequency known before the first sample (drift file): value and standard deviation.
@@ -206,6 +207,19 @@ fn initial_jitter_ns(quality: Quality) -> f64 {
         Quality::NmeaOnly => 50_000_000.0,
     }
 }
+
+/// Late PPS interrupts: about 1 % of them on a busy Pi, by up to 100 us (NMEA has no such
+/// thing: its noise is all in its jitter).
+fn late_samples(quality: Quality) -> Option<LateSamples> {
+    match quality {
+        Quality::Pps => Some(LateSamples { share: 0.01, span_ns: 100_000.0 }),
+        Quality::NmeaOnly => None,
+    }
+}
+
+/// Temperature changes are watched for once this many samples were accepted since (re)starting
+/// and the clock is locked: before, the filter's own settling would pass for one.
+const ONSETS_WATCHED_AFTER: u32 = 60;
 
 fn slot(quality: Quality) -> usize {
     match quality {
@@ -281,7 +295,9 @@ impl Discipline {
                     }
                     return self.steer(now);
                 }
-                filter.update(at, measured_phase, jitter * jitter);
+                let watch =
+                    self.state == LockState::Locked && self.accepted_since_start >= ONSETS_WATCHED_AFTER;
+                filter.update(at, measured_phase, jitter * jitter, late_samples(quality), watch);
                 // Only once predictions beat single samples do residuals show the sample noise.
                 if innovation.variance < 2.0 * jitter * jitter {
                     self.learn(quality, innovation.residual_ns);
@@ -364,11 +380,9 @@ impl Discipline {
         self.steer(now)
     }
 
-    fn new_filter(&self, at: Nanos, phase_ns: f64, variance: f64) -> FilterBank {
+    fn new_filter(&self, at: Nanos, phase_ns: f64, variance: f64) -> SettlingFilter {
         let (frequency, sd) = self.prior_frequency.unwrap_or((0.0, self.config.max_frequency_ppb));
-        let wander = self.config.wander_ppb;
-        // The assumed wander, and a faster model for an oscillator on the move.
-        FilterBank::new(at, phase_ns, variance, frequency, sd, &[wander, 30.0 * wander])
+        SettlingFilter::new(at, phase_ns, variance, frequency, sd, self.config.wander_ppb)
     }
 
     fn reacquire(&mut self, at: Nanos, measured_phase: f64, quality: Quality) {
@@ -430,7 +444,13 @@ impl Discipline {
                 self.accepted_since_start = 0;
                 LockState::Unsynchronised
             }
-            LockState::Locked | LockState::Holdover if since_sample > after => LockState::Holdover,
+            LockState::Locked if since_sample > after => {
+                if let Some(filter) = self.filter.as_mut() {
+                    filter.enter_holdover();
+                }
+                LockState::Holdover
+            }
+            LockState::Holdover if since_sample > after => LockState::Holdover,
             LockState::Locked | LockState::Holdover => LockState::Locked,
             LockState::Unsynchronised if since_sample <= after => LockState::Acquiring,
             LockState::Unsynchronised => LockState::Unsynchronised,

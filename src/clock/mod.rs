@@ -14,6 +14,7 @@ pub mod leap;
 pub mod oscillator;
 pub mod persist;
 pub mod served;
+pub mod settling;
 pub mod sim_clock;
 pub mod simulation;
 pub mod system;
