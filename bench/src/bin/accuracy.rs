@@ -5,6 +5,8 @@
 //! that seed's run second by second instead (truth, estimate, bound, state, counters, learnt
 //! jitter), to see where a figure came from.
 //! Usage: stratum1-accuracy [--seeds N | --trace SEED]
+use std::io::Write;
+
 use stratum1::clock::accuracy::{self, AccuracyReport, Timeline};
 use stratum1::clock::simulation::Simulation;
 use stratum1::clock::tracking_floor::{tracking_floor, TrackingFloor};
@@ -67,6 +69,35 @@ fn main() {
     figure("  perfect-knowledge floor", "us", true, &|(r, _)| r.holdover_floor_ns / 1e3);
     figure("relock after PPS returns", "s", true, &|(r, _)| r.relock_after_s.map_or(missing, f64::from));
     figure("min(announced bound - true error)", "ns", false, &|(r, _)| r.min_margin_ns);
+
+    // The targets, read two ways: the median (a typical run) and seed by seed.
+    let target = |name: &str, limit: f64, unit: &str, f: &dyn Fn(&(AccuracyReport, TrackingFloor)) -> f64| {
+        let mut values: Vec<f64> = reports.iter().map(f).collect();
+        values.sort_by(f64::total_cmp);
+        let median = values[values.len() / 2];
+        let over = values.iter().filter(|v| **v > limit).count();
+        let verdict = if median <= limit { "met" } else { "NOT met" };
+        println!("{name:<34} <= {limit:>6} {unit:<3} median {verdict:<7}  {over:>4} of {seeds} seeds over");
+    };
+    println!("\ntargets:");
+    target("time to lock", 60.0, "s", &|(r, _)| r.lock_after_s.map_or(missing, f64::from));
+    target("RMS error after lock", 300.0, "ns", &|(r, _)| r.rms_ns);
+    target("  best estimator told the model", 300.0, "ns", &|(_, best)| best.rms_ns);
+    target("max error after lock", 2_000.0, "ns", &|(r, _)| r.max_ns);
+    target("  best estimator told the model", 2_000.0, "ns", &|(_, best)| best.max_ns);
+    target("error after 1 h holdover", 100.0, "us", &|(r, _)| r.holdover_error_ns / 1e3);
+    target("  perfect-knowledge floor", 100.0, "us", &|(r, _)| r.holdover_floor_ns / 1e3);
+    // The bound is a promise, so it is kept or broken in every second of every seed.
+    let broken = reports.iter().filter(|(r, _)| r.min_margin_ns < 0.0).count();
+    println!(
+        "{:<34} never below the true error: {}",
+        "announced bound",
+        if broken == 0 {
+            "kept in every seed".into()
+        } else {
+            format!("BROKEN in {broken} of {seeds} seeds")
+        }
+    );
 }
 
 fn show(value: Option<u32>) -> String {
@@ -75,12 +106,18 @@ fn show(value: Option<u32>) -> String {
 
 fn trace(seed: u64, timeline: Timeline) {
     let mut sim = Simulation::new(accuracy::scenario(seed, timeline));
-    println!("t_s  true_error_ns  estimate_ns  bound_ns  frequency_err_ppb  state  source  accepted  outliers  steps  reacquisitions  jitter_ns");
+    let mut out = std::io::stdout().lock();
+    let header = "t_s  true_error_ns  estimate_ns  bound_ns  frequency_err_ppb  state  source  accepted  outliers  steps  reacquisitions  jitter_ns";
+    if writeln!(out, "{header}").is_err() {
+        return;
+    }
     for _ in 0..timeline.end {
         let r = sim.step();
         let e = r.estimate;
         let c = sim.discipline().counts();
-        println!(
+        // A reader that went away (piped into `head`) ends the trace.
+        let written = writeln!(
+            out,
             "{} {:.0} {:.0} {:.0} {:.1} {:?} {:?} {} {} {} {} {:.0}",
             r.elapsed,
             r.true_error_ns,
@@ -95,5 +132,8 @@ fn trace(seed: u64, timeline: Timeline) {
             c.reacquisitions,
             e.jitter_ns
         );
+        if written.is_err() {
+            return;
+        }
     }
 }
