@@ -255,6 +255,28 @@ fn a_jitter_far_from_the_first_guess_is_learnt() {
     }
 }
 
+#[test]
+fn a_noisier_pps_than_first_assumed_is_not_trusted_beyond_its_noise() {
+    // 5 us of jitter where the discipline starts out assuming 1 us: what it learns from the
+    // first samples it learns too confidently unless its uncertainty grows with the jitter it
+    // then measures. Without that, the bound fell below the true error in 3 of these 10 seeds
+    // (by up to 4.2 us, just after lock), and the error reached 29 us.
+    let timeline = Timeline { holdover_from: 600, holdover_to: 600, end: 600, temperature_step_at: u32::MAX };
+    for seed in 1..=10 {
+        let mut config = accuracy::scenario(seed, timeline);
+        config.oscillator.temperature_step = None;
+        config.receiver.pps_jitter_ns = 5_000;
+        let report = accuracy::run(config, timeline);
+        assert!(report.lock_after_s.is_some_and(|s| s <= 90), "seed {seed}: lock {:?}", report.lock_after_s);
+        assert!(
+            report.min_margin_ns > 0.0,
+            "seed {seed}: bound below the true error by {} ns",
+            -report.min_margin_ns
+        );
+        assert!(report.max_ns < 15_000.0, "seed {seed}: max {} ns", report.max_ns);
+    }
+}
+
 /// While the temperature step bends the phase, the samples that show it must not be thrown
 /// away as late interrupts: in the 200 s after it begins, the discipline rejects no more
 /// samples than were really late. (Gating samples that read the clock ahead at 3σ instead of

@@ -323,7 +323,17 @@ impl Discipline {
             let memory = (JITTER_FIRST_MEMORY + *learnt_from / JITTER_MEMORY_GROWTH).min(JITTER_MEMORY);
             let weight = 1.0 / f64::from(memory);
             let learnt = &mut self.jitter_ns[slot(quality)];
+            let before = *learnt;
             *learnt = (*learnt + (sample_sd - *learnt) * weight).max(10.0);
+            // What the filter learnt with the smaller figure, it learnt too confidently: a
+            // frequency from a few samples it took for 1 us apart, when they were 5 us apart,
+            // would be trusted (and the error bound with it) far beyond what it is.
+            if *learnt > before && self.source == Some(quality) {
+                let factor = (*learnt / before).powi(2);
+                if let Some(filter) = self.filter.as_mut() {
+                    filter.widen(factor);
+                }
+            }
         }
     }
 

@@ -352,6 +352,22 @@ impl SettlingFilter {
         self.hypotheses = vec![Hypothesis { onset: None, state, cov, weight: 1.0 }];
     }
 
+    /// The samples turned out noisier than the filter was told: everything it concluded from
+    /// them is that much less certain. Its covariance grows by `factor` (the ratio of the noise
+    /// variances), as it would have had it known the noise from the start.
+    pub fn widen(&mut self, factor: f64) {
+        if !(factor.is_finite() && factor > 1.0) {
+            return;
+        }
+        for h in &mut self.hypotheses {
+            for row in &mut h.cov {
+                for cell in row.iter_mut() {
+                    *cell *= factor;
+                }
+            }
+        }
+    }
+
     /// How many hypotheses are being weighed now (the work per sample grows with it).
     pub fn hypotheses(&self) -> usize {
         self.hypotheses.len()
@@ -393,6 +409,17 @@ mod tests {
         // Random-walk frequency: sd ~ wander * t^1.5 / sqrt(3) once it dominates (1 h: ~125 us).
         assert!((100_000.0..150_000.0).contains(&sd(3600 * S)), "{}", sd(3600 * S));
         assert_eq!(f.predict(-5 * S).0, 0.0);
+    }
+
+    #[test]
+    fn widening_scales_the_uncertainty_and_never_narrows_it() {
+        let mut f = SettlingFilter::new(0, 0.0, 100.0, 0.0, 3.0, 0.0);
+        f.widen(25.0);
+        let (_, _, cov) = f.predict(0);
+        assert_eq!((cov[0][0], cov[1][1]), (2_500.0, 225.0));
+        f.widen(0.5);
+        f.widen(f64::NAN);
+        assert_eq!(f.predict(0).2, cov);
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! every figure, with the RMS and max of the best estimator told the model
 //! (`stratum1::clock::tracking_floor`) beside ours, on the same draws. `--trace SEED` prints
 //! that seed's run second by second instead (truth, estimate, bound, state, counters, learnt
-//! jitter), to see where a figure came from.
-//! Usage: stratum1-accuracy [--seeds N (default 200) | --trace SEED]
+//! jitter), to see where a figure came from. `--variants SEEDS` runs the scenario changed one
+//! thing at a time (see `variants.rs`).
+//! Usage: stratum1-accuracy [--seeds N (default 200) | --trace SEED | --variants SEEDS]
+mod variants;
+
 use std::io::Write;
 
 use stratum1::clock::accuracy::{self, AccuracyReport, Timeline};
@@ -20,8 +23,9 @@ fn main() {
         match (arg.as_str(), args.next().and_then(|v| v.parse().ok())) {
             ("--seeds", Some(n)) if n > 0 => seeds = n,
             ("--trace", Some(seed)) => return trace(seed, Timeline::STANDARD),
+            ("--variants", Some(n)) if n > 0 => return variants::run(n),
             _ => {
-                eprintln!("usage: stratum1-accuracy [--seeds N | --trace SEED]");
+                eprintln!("usage: stratum1-accuracy [--seeds N | --trace SEED | --variants SEEDS]");
                 std::process::exit(2);
             }
         }
