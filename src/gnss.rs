@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use refclock::gpio::{GpioConfig, GpioReader};
 use refclock::link::{EdgeEvent, LinkStatus, Polarity};
 use refclock::nmea::DateWindow;
-use refclock::pairing::{LocalNanos, PairingConfig};
+use refclock::pairing::{LabelTimingMisfit, LocalNanos, PairingConfig};
 use refclock::pps::{PpsConfig, PpsReader};
 use refclock::receiver::{Receiver, ReceiverStatus};
 use refclock::serial::{SerialConfig, SerialEvent, SerialReader};
@@ -215,6 +215,8 @@ struct Summary {
     pps: Option<String>,
     mode: Option<u8>,
     locked: bool,
+    /// Whether the labels misfit the window (not where they arrive, which moves every second).
+    label_timing_misfit: bool,
 }
 
 impl Summary {
@@ -228,6 +230,7 @@ impl Summary {
             pps: status.pps.as_ref().map(link_kind),
             mode: status.last_epoch.as_ref().map(|e| e.mode as u8),
             locked: status.locked,
+            label_timing_misfit: status.label_timing.is_some(),
         }
     }
 }
@@ -253,5 +256,32 @@ pub fn describe(status: &ReceiverStatus) -> String {
         (true, Some(sample)) => format!("locked, offset {:+.1} us", sample.offset_nanos() as f64 / 1000.0),
         _ => "not locked".to_owned(),
     };
-    format!("serial {}, pps {pps}, {fix}, {lock}", status.serial)
+    let misfit =
+        status.label_timing.as_ref().map_or(String::new(), |m| format!("; {}", describe_label_timing(m)));
+    format!("serial {}, pps {pps}, {fix}, {lock}{misfit}", status.serial)
+}
+
+/// What an operator should change when the labels do not arrive where configured.
+pub fn describe_label_timing(misfit: &LabelTimingMisfit) -> String {
+    let (earliest, latest) = misfit.arrivals_ms;
+    let (from, to) = misfit.window_ms;
+    let middle = (earliest + latest) / 2;
+    format!(
+        "NMEA labels arrive {earliest}-{latest} ms after the PPS edge but are expected {from}-{to} ms after it \
+         (refclock.nmea-delay-ms +- nmea-window-ms), and those outside are not used: set nmea-delay-ms to about {middle}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_timing_misfit_names_the_setting_and_a_value_for_it() {
+        let misfit = LabelTimingMisfit { arrivals_ms: (700, 990), window_ms: (0, 700) };
+        let text = describe_label_timing(&misfit);
+        assert!(text.contains("700-990 ms after the PPS edge"), "{text}");
+        assert!(text.contains("expected 0-700 ms"), "{text}");
+        assert!(text.ends_with("set nmea-delay-ms to about 845"), "{text}");
+    }
 }

@@ -198,6 +198,7 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
             hdop: None,
             position: None,
             locked: false,
+            pairing_warning: None,
         };
     };
     let epoch = s.last_epoch.as_ref();
@@ -237,6 +238,7 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
             altitude_m: p.altitude.map(f64::from),
         }),
         locked: s.locked,
+        pairing_warning: s.label_timing.as_ref().map(crate::gnss::describe_label_timing),
     }
 }
 

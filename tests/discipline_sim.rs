@@ -277,6 +277,21 @@ fn a_noisier_pps_than_first_assumed_is_not_trusted_beyond_its_noise() {
     }
 }
 
+#[test]
+fn labels_later_than_configured_never_set_the_clock_a_second_off() {
+    // The default pairing expects labels -100..700 ms after their edge. A receiver sending
+    // them 920-980 ms after (all of them) or 700-990 ms after (some between windows) had them
+    // taken for the next edge's: the clock locked a second off, its bound a microsecond wide.
+    // Now such labels are not used at all, and the clock never claims to be synchronised.
+    let timeline = Timeline { holdover_from: 300, holdover_to: 300, end: 300, temperature_step_at: u32::MAX };
+    for (seed, latency_ms) in [(1, (920, 980)), (2, (920, 980)), (3, (700, 990)), (4, (700, 990))] {
+        let mut config = accuracy::scenario(seed, timeline);
+        config.receiver.nmea_latency_ms = latency_ms;
+        let report = accuracy::run(config, timeline);
+        assert_eq!(report.synchronised_s, 0, "seed {seed}, {latency_ms:?} ms: {report:?}");
+    }
+}
+
 /// While the temperature step bends the phase, the samples that show it must not be thrown
 /// away as late interrupts: in the 200 s after it begins, the discipline rejects no more
 /// samples than were really late. (Gating samples that read the clock ahead at 3σ instead of

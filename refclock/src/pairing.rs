@@ -14,7 +14,14 @@
 //!   edges must have advanced by the same whole number of seconds. A label that disagrees (a
 //!   receiver bug, a spoofed jump) is refused; only a disagreement that holds for
 //!   `relock_after` consecutive seconds moves the anchor, and that is reported.
-//! - lock needs `lock_after` consecutive agreeing pairs, so one stray label cannot start it.
+//! - lock needs `lock_after` consecutive agreeing pairs, so one stray label cannot start it;
+//! - a receiver configured to send its label after the edge (`nmea_delay >= 0`) cannot have
+//!   sent it before: a label arriving before an edge is never that edge's. Without this, a
+//!   slow receiver whose labels come 950 ms after their edge had them paired with the next
+//!   edge, every one of them, and the clock was set one second off.
+//!
+//! When many labels fall between windows, the configured delay does not fit the receiver;
+//! [`Pairing::label_timing`] says where they arrive, for the operator to set it.
 
 use std::collections::VecDeque;
 
@@ -105,7 +112,38 @@ pub struct Pairing {
     agreeing: u32,
     /// Consecutive pairs agreeing with each other but not with the anchor.
     rival: Option<(Pair, u32)>,
+    timing: RecentLabels,
     counts: PairingCounts,
+}
+
+/// Where the last labels arrived, ms after the edge before them, and which of them fell
+/// between windows.
+#[derive(Clone, Debug, Default)]
+struct RecentLabels {
+    arrivals_ms: VecDeque<i64>,
+    between_windows: VecDeque<bool>,
+}
+
+/// Labels remembered for [`Pairing::label_timing`].
+const RECENT_LABELS: usize = 64;
+/// More than this share of them between windows means the configured delay does not fit.
+const MISFIT_SHARE: f64 = 0.25;
+
+impl RecentLabels {
+    fn push<T>(queue: &mut VecDeque<T>, value: T) {
+        if queue.len() == RECENT_LABELS {
+            queue.pop_front();
+        }
+        queue.push_back(value);
+    }
+}
+
+/// The configured delay does not fit the receiver: where its labels arrive, and the window
+/// they were expected in, both in ms after the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LabelTimingMisfit {
+    pub arrivals_ms: (i64, i64),
+    pub window_ms: (i64, i64),
 }
 
 /// Bound on queued edges and labels; more means one side is flooding, and the oldest go.
@@ -125,6 +163,7 @@ impl Pairing {
             anchor: None,
             agreeing: 0,
             rival: None,
+            timing: RecentLabels::default(),
             counts: PairingCounts::default(),
         }
     }
@@ -140,6 +179,23 @@ impl Pairing {
 
     pub fn locked(&self) -> bool {
         self.anchor.is_some() && self.agreeing >= self.config.lock_after
+    }
+
+    /// `Some` when more than a quarter of the recent labels fell between windows: the
+    /// receiver sends its labels at another delay than configured (see the module notes).
+    pub fn label_timing(&self) -> Option<LabelTimingMisfit> {
+        let recent = &self.timing;
+        let between = recent.between_windows.iter().filter(|b| **b).count();
+        if recent.between_windows.len() < 8
+            || (between as f64) <= MISFIT_SHARE * recent.between_windows.len() as f64
+        {
+            return None;
+        }
+        let earliest = recent.arrivals_ms.iter().min()?;
+        let latest = recent.arrivals_ms.iter().max()?;
+        let (from, to) = self.window(0);
+        let ms = |ns: i64| ns.div_euclid(1_000_000);
+        Some(LabelTimingMisfit { arrivals_ms: (*earliest, *latest), window_ms: (ms(from), ms(to)) })
     }
 
     /// A PPS edge at local time `edge`.
@@ -180,6 +236,10 @@ impl Pairing {
             }
             return;
         }
+        if let Some(edge) = self.last_edge {
+            let after_edge_ms = (arrived - edge).rem_euclid(NANOS_PER_SEC) / 1_000_000;
+            RecentLabels::push(&mut self.timing.arrivals_ms, after_edge_ms);
+        }
         if self.labels.len() == QUEUE_MAX {
             self.labels.pop_front();
             self.counts.labels_without_edge += 1;
@@ -203,7 +263,10 @@ impl Pairing {
 
     fn window(&self, edge: LocalNanos) -> (LocalNanos, LocalNanos) {
         let centre = edge + self.config.nmea_delay_ns;
-        (centre - self.config.window_ns, centre + self.config.window_ns)
+        let from = centre - self.config.window_ns;
+        // A receiver that sends after the edge never sends before it (see the module notes).
+        let from = if self.config.nmea_delay_ns >= 0 { from.max(edge) } else { from };
+        (from, centre + self.config.window_ns)
     }
 
     /// An edge is decided once its window has closed, so that a second label in the same
@@ -217,6 +280,9 @@ impl Pairing {
             self.edges.pop_front();
             self.drop_labels_before(from);
             let in_window = self.labels.iter().take_while(|(arrived, _)| *arrived <= to).count();
+            for _ in 0..in_window {
+                RecentLabels::push(&mut self.timing.between_windows, false);
+            }
             match in_window {
                 0 => self.counts.edges_without_label += 1,
                 1 => {
@@ -257,9 +323,12 @@ impl Pairing {
     /// window position was a label whose pulse went missing.
     fn count_orphan(&mut self, arrived: LocalNanos) {
         let in_guard_band = self.last_edge.is_some_and(|last| {
-            let phase = (arrived - last - self.config.nmea_delay_ns).rem_euclid(NANOS_PER_SEC);
-            phase > self.config.window_ns && phase < NANOS_PER_SEC - self.config.window_ns
+            // Where it fell relative to the edge train, against a window of that train.
+            let (from, to) = self.window(last);
+            let phase = (arrived - from).rem_euclid(NANOS_PER_SEC);
+            phase > to - from
         });
+        RecentLabels::push(&mut self.timing.between_windows, in_guard_band);
         if in_guard_band {
             self.counts.ambiguous += 1;
         } else {
@@ -408,6 +477,34 @@ mod tests {
         assert_eq!(samples.len(), 58, "{:?}", pairing.counts());
         assert!(samples.iter().all(|s| s.quality == Quality::Pps));
         assert!(pairing.locked());
+        assert_eq!(pairing.label_timing(), None);
+    }
+
+    #[test]
+    fn a_slow_receiver_is_never_paired_with_the_next_edge() {
+        // Labels 920-980 ms after their edge, with the default window (300 +- 400 ms): they
+        // arrive just before the next edge. Taking them for that edge's (as before) set every
+        // sample a second off; `run` fails on any wrong second.
+        let mut pairing = Pairing::with_pps(config(300));
+        let mut scenario = Scenario::new(950 * MS);
+        scenario.jitter = |n| pseudo_random(n, 30) * MS;
+        assert!(scenario.run(&mut pairing).is_empty(), "{:?}", pairing.counts());
+        assert!(!pairing.locked());
+        let misfit = pairing.label_timing().expect("the misfit is reported");
+        assert!(misfit.arrivals_ms.0 >= 915 && misfit.arrivals_ms.1 <= 985, "{misfit:?}");
+        assert_eq!(misfit.window_ms, (0, 700));
+    }
+
+    #[test]
+    fn labels_straddling_the_window_are_reported_and_never_paired_wrongly() {
+        // 700-990 ms after the edge: some between windows, none in the next edge's.
+        let mut pairing = Pairing::with_pps(config(300));
+        let mut scenario = Scenario::new(845 * MS);
+        scenario.jitter = |n| pseudo_random(n, 145) * MS;
+        scenario.seconds = 120;
+        scenario.run(&mut pairing);
+        let misfit = pairing.label_timing().expect("the misfit is reported");
+        assert!(misfit.arrivals_ms.0 >= 700 && misfit.arrivals_ms.1 <= 990, "{misfit:?}");
     }
 
     #[test]

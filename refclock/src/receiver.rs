@@ -5,7 +5,7 @@
 
 use crate::link::LinkStatus;
 use crate::nmea::{DateWindow, Epoch, NmeaCounts, NmeaEvent, NmeaStream};
-use crate::pairing::{LocalNanos, Pairing, PairingConfig, PairingCounts};
+use crate::pairing::{LabelTimingMisfit, LocalNanos, Pairing, PairingConfig, PairingCounts};
 use crate::Sample;
 
 /// What the receiver looks like right now.
@@ -19,6 +19,8 @@ pub struct ReceiverStatus {
     pub last_sample: Option<Sample>,
     pub nmea: NmeaCounts,
     pub pairing: PairingCounts,
+    /// Set while the labels arrive where the configured delay does not expect them.
+    pub label_timing: Option<LabelTimingMisfit>,
     pub edges: u64,
 }
 
@@ -42,6 +44,7 @@ impl Receiver {
                 last_sample: None,
                 nmea: NmeaCounts::default(),
                 pairing: PairingCounts::default(),
+                label_timing: None,
                 edges: 0,
             },
         }
@@ -100,5 +103,6 @@ impl Receiver {
         self.status.locked = self.pairing.locked();
         self.status.nmea = self.stream.counts();
         self.status.pairing = self.pairing.counts();
+        self.status.label_timing = self.pairing.label_timing();
     }
 }

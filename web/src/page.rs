@@ -72,6 +72,9 @@ pub fn render(s: &StatusSnapshot) -> String {
             if let Some(t) = &g.time {
                 rows.insert(1, ("GNSS time", t.clone()));
             }
+            if let Some(warning) = &g.pairing_warning {
+                rows.push(("Pairing", warning.clone()));
+            }
             if let Some(p) = &g.position {
                 rows.push((
                     "Position",

@@ -105,6 +105,9 @@ pub struct GnssView {
     pub position: Option<PositionView>,
     /// Paired to the PPS edges (samples flow to the clock).
     pub locked: bool,
+    /// Why pairing cannot work as configured, and what to change (absent when it can).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing_warning: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -224,6 +227,7 @@ pub fn example() -> StatusSnapshot {
             hdop: Some(0.9),
             position: Some(PositionView { latitude_deg: 52.1, longitude_deg: 5.1, altitude_m: Some(12.0) }),
             locked: true,
+            pairing_warning: None,
         }),
         ntp: NtpView {
             received: 1000,
