@@ -186,7 +186,8 @@ pub struct Discipline {
     accepted_since_start: u32,
     outliers_in_row: u32,
     /// The first outlier of the current run: when, and the phase it measured.
-    first_outlier: Option<(Nanos, f64)>,
+    /// The current run of outliers: when, and the phase each measured.
+    outlier_run: Vec<(Nanos, f64)>,
     updates: u32,
     last_sample_at: Option<Nanos>,
     source: Option<Quality>,
@@ -221,6 +222,26 @@ fn late_samples(quality: Quality) -> Option<LateSamples> {
 /// and the clock is locked: before, the filter's own settling would pass for one.
 const ONSETS_WATCHED_AFTER: u32 = 60;
 
+/// The sample noise a run of measured phases shows once its drift (`rate_ns_per_s`) is taken
+/// out: from the median of successive differences, so that a late interrupt or two in the run
+/// does not inflate it. `None` for fewer than three differences.
+fn run_scatter_ns(run: &[(Nanos, f64)], rate_ns_per_s: f64) -> Option<f64> {
+    let mut differences: Vec<f64> = run
+        .windows(2)
+        .map(|w| {
+            let span = (w[1].0 - w[0].0) as f64 / NANOS_PER_SEC;
+            (w[1].1 - w[0].1 - rate_ns_per_s * span).abs()
+        })
+        .collect();
+    if differences.len() < 3 {
+        return None;
+    }
+    differences.sort_by(f64::total_cmp);
+    let median = differences[differences.len() / 2];
+    // The difference of two samples has sd σ√2; the median of its absolute value is 0.6745 of that.
+    Some(median / (0.6745 * std::f64::consts::SQRT_2))
+}
+
 fn slot(quality: Quality) -> usize {
     match quality {
         Quality::Pps => 0,
@@ -241,7 +262,7 @@ impl Discipline {
             jitter_samples: [0, 0],
             accepted_since_start: 0,
             outliers_in_row: 0,
-            first_outlier: None,
+            outlier_run: Vec::new(),
             updates: 0,
             last_sample_at: None,
             source: None,
@@ -287,8 +308,8 @@ impl Discipline {
                 if innovation.residual_ns.abs() > sigmas * innovation.variance.sqrt() {
                     self.counts.outliers += 1;
                     self.outliers_in_row += 1;
-                    if self.outliers_in_row == 1 {
-                        self.first_outlier = Some((at, measured_phase));
+                    if self.outlier_run.len() < self.config.reacquire_after as usize {
+                        self.outlier_run.push((at, measured_phase));
                     }
                     if self.outliers_in_row >= self.config.reacquire_after {
                         self.reacquire(at, measured_phase, quality);
@@ -340,7 +361,7 @@ impl Discipline {
     fn accept(&mut self, at: Nanos, quality: Quality) {
         self.counts.accepted += 1;
         self.outliers_in_row = 0;
-        self.first_outlier = None;
+        self.outlier_run.clear();
         self.accepted_since_start = self.accepted_since_start.saturating_add(1);
         self.last_sample_at = Some(at);
         self.source = Some(quality);
@@ -397,18 +418,22 @@ impl Discipline {
 
     fn reacquire(&mut self, at: Nanos, measured_phase: f64, quality: Quality) {
         self.counts.reacquisitions += 1;
-        let jitter = &mut self.jitter_ns[slot(quality)];
-        // A run of outliers may also mean the noise is larger than learnt: learn it afresh.
-        *jitter *= 2.0;
-        self.jitter_samples[slot(quality)] = 0;
-        let variance = *jitter * *jitter;
         // ... or that the frequency is wrong (learnt from a late interrupt, say): the run
         // drifted away at its own rate. Doubt the frequency by that much, or keeping it would
         // only start the same run again.
-        let run_rate = self.first_outlier.and_then(|(since, phase)| {
+        let run_rate = self.outlier_run.first().and_then(|&(since, phase)| {
             let span = (at - since) as f64 / NANOS_PER_SEC;
             (span > 0.0).then(|| (measured_phase - phase) / span)
         });
+        // A run of outliers may also mean the noise is larger than learnt: learn it afresh,
+        // from at least twice the old figure and at least the scatter the run itself showed.
+        // (Doubling alone took minutes to reach 50 us from 1 us, every sample in between an
+        // outlier, and the clock locked on a jitter ten times too small.)
+        let scatter = run_scatter_ns(&self.outlier_run, run_rate.unwrap_or(0.0));
+        let jitter = &mut self.jitter_ns[slot(quality)];
+        *jitter = (*jitter * 2.0).max(scatter.unwrap_or(0.0));
+        self.jitter_samples[slot(quality)] = 0;
+        let variance = *jitter * *jitter;
         if let Some(filter) = self.filter.as_mut() {
             let (_, frequency, _) = filter.predict(at);
             let doubt = run_rate.map_or(0.0, |rate| (rate - frequency).abs());
@@ -523,5 +548,22 @@ impl Discipline {
 
     pub fn counts(&self) -> DisciplineCounts {
         self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use refclock::sim::rng::SimRng;
+
+    #[test]
+    fn a_run_shows_its_scatter_drift_and_a_late_interrupt_left_out() {
+        let mut rng = SimRng::new(5);
+        let mut run: Vec<(Nanos, f64)> =
+            (0..16i64).map(|i| (i * 1_000_000_000, 3_000.0 * i as f64 + 50_000.0 * rng.normal())).collect();
+        run[7].1 += 400_000.0; // a late interrupt
+        let scatter = run_scatter_ns(&run, 3_000.0).unwrap_or_default();
+        assert!((30_000.0..75_000.0).contains(&scatter), "{scatter} ns for a 50 us scatter");
+        assert_eq!(run_scatter_ns(&run[..3], 3_000.0), None, "two differences say too little");
     }
 }

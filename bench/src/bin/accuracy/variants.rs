@@ -15,12 +15,13 @@ fn temperature_step(c: &mut SimulationConfig, by_ppb: f64, time_constant_s: f64)
     }
 }
 
-const VARIANTS: [(&str, Change); 11] = [
+const VARIANTS: [(&str, Change); 12] = [
     ("standard", |_| {}),
     ("PPS jitter 0.2 us", |c| c.receiver.pps_jitter_ns = 200),
     ("PPS jitter 3 us", |c| c.receiver.pps_jitter_ns = 3_000),
     ("PPS jitter 5 us", |c| c.receiver.pps_jitter_ns = 5_000),
     ("PPS jitter 10 us", |c| c.receiver.pps_jitter_ns = 10_000),
+    ("PPS jitter 50 us", |c| c.receiver.pps_jitter_ns = 50_000),
     ("10 % late, to 100 us", |c| c.receiver.late_edges = (0.10, 100_000)),
     ("2 % late, to 1 ms", |c| c.receiver.late_edges = (0.02, 1_000_000)),
     ("wander 5 ppb/rt(s)", |c| c.oscillator.wander_ppb = 5.0),
