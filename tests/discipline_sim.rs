@@ -299,6 +299,25 @@ fn a_pps_fifty_times_noisier_than_first_assumed_keeps_the_bound() {
 }
 
 #[test]
+fn after_the_holdover_limit_the_frequency_is_learnt_afresh() {
+    // An oscillator wandering 20 times faster than the filter assumes is 1 ppm from the
+    // frequency the filter kept after the hour's holdover. Still sure of it, the filter locked
+    // on it within 15 s of PPS returning, and its bound fell up to 3.4 us short (these seeds).
+    let timeline = Timeline::STANDARD;
+    for seed in [2, 8, 9] {
+        let mut config = accuracy::scenario(seed, timeline);
+        config.oscillator.wander_ppb = 20.0;
+        let report = accuracy::run(config, timeline);
+        assert!(report.relock_after_s.is_some(), "seed {seed}: never relocked");
+        assert!(
+            report.min_margin_ns > 0.0,
+            "seed {seed}: bound below the true error by {} ns",
+            -report.min_margin_ns
+        );
+    }
+}
+
+#[test]
 fn labels_later_than_configured_never_set_the_clock_a_second_off() {
     // The default pairing expects labels -100..700 ms after their edge. A receiver sending
     // them 920-980 ms after (all of them) or 700-990 ms after (some between windows) had them

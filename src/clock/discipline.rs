@@ -475,8 +475,14 @@ impl Discipline {
             LockState::Acquiring if self.lock_reached(now) => LockState::Locked,
             LockState::Acquiring => LockState::Acquiring,
             LockState::Locked | LockState::Holdover if since_sample > limit => {
-                // Coming back will need a fresh lock.
+                // Coming back will need a fresh lock, and a frequency learnt afresh: the bound
+                // allowed it to drift by up to `max_clock_error_ppb` beyond the model's wander,
+                // and a filter still sure of the old one would lock on it (with 20x the wander
+                // assumed, 1 ppm off after an hour, and the bound 3.4 us short).
                 self.accepted_since_start = 0;
+                if let Some(filter) = self.filter.as_mut() {
+                    filter.doubt_frequency(self.config.max_clock_error_ppb);
+                }
                 LockState::Unsynchronised
             }
             LockState::Locked if since_sample > after => {

@@ -368,6 +368,14 @@ impl SettlingFilter {
         }
     }
 
+    /// Doubts the frequency by at least `sd_ppb`, in every hypothesis.
+    pub fn doubt_frequency(&mut self, sd_ppb: f64) {
+        let variance = sd_ppb * sd_ppb;
+        for h in &mut self.hypotheses {
+            h.cov[1][1] = h.cov[1][1].max(variance);
+        }
+    }
+
     /// How many hypotheses are being weighed now (the work per sample grows with it).
     pub fn hypotheses(&self) -> usize {
         self.hypotheses.len()
