@@ -261,14 +261,20 @@ pub fn describe(status: &ReceiverStatus) -> String {
     format!("serial {}, pps {pps}, {fix}, {lock}{misfit}", status.serial)
 }
 
-/// What an operator should change when the labels do not arrive where configured.
+/// What an operator should change when the labels do not arrive where configured. Timing
+/// alone cannot tell a label sent late for the last pulse from one sent early for the next
+/// (they differ by the second they name), so both settings are given: the wrong one would set
+/// the clock a second off, and only the receiver's manual says which it is.
 pub fn describe_label_timing(misfit: &LabelTimingMisfit) -> String {
     let (earliest, latest) = misfit.arrivals_ms;
     let (from, to) = misfit.window_ms;
     let middle = (earliest + latest) / 2;
     format!(
         "NMEA labels arrive {earliest}-{latest} ms after the PPS edge but are expected {from}-{to} ms after it \
-         (refclock.nmea-delay-ms +- nmea-window-ms), and those outside are not used: set nmea-delay-ms to about {middle}"
+         (refclock.nmea-delay-ms +- nmea-window-ms), and those outside are not used: if the receiver sends \
+         each second's time after its pulse, set nmea-delay-ms to about {middle}; if it sends it before the pulse \
+         it names, to about {}",
+        middle - 1_000
     )
 }
 
@@ -282,6 +288,7 @@ mod tests {
         let text = describe_label_timing(&misfit);
         assert!(text.contains("700-990 ms after the PPS edge"), "{text}");
         assert!(text.contains("expected 0-700 ms"), "{text}");
-        assert!(text.ends_with("set nmea-delay-ms to about 845"), "{text}");
+        assert!(text.contains("after its pulse, set nmea-delay-ms to about 845;"), "{text}");
+        assert!(text.ends_with("before the pulse it names, to about -155"), "{text}");
     }
 }
