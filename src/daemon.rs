@@ -11,6 +11,7 @@ use crate::clock::task::ClockTask;
 use crate::clock::{observe_only_state, precision_from_step, system, ClockMode};
 use crate::config::Config;
 use crate::gnss::{ClockLink, GnssTask};
+use crate::integrity::Witness;
 use crate::ntp::counters::{CountsSnapshot, ServerCounters};
 use crate::ntp::rate_limit::RateLimiter;
 use crate::ntp::server::{RatePolicy, Server};
@@ -18,6 +19,7 @@ use crate::ntp::udp::{Shared, UdpService};
 use crate::ntp::xdp::XdpService;
 use crate::nts::ke_server::KeCountsSnapshot;
 use crate::nts::service::{self as nts_service, NtsService};
+use crate::sources::poller::Pollers;
 use crate::state::SharedServedClock;
 use crate::status::{NtsSources, StatusSources};
 use stratum1_web::server::WebServer;
@@ -30,6 +32,7 @@ pub struct Daemon {
     counters: Arc<ServerCounters>,
     gnss: Option<GnssTask>,
     nts: Option<NtsService>,
+    sources: Pollers,
     web: Option<WebServer>,
 }
 
@@ -45,8 +48,15 @@ impl Daemon {
         // Certificates and keys are checked before anything starts, so a bad file is a clean
         // error at start.
         let prepared_nts = if config.nts.enabled { Some(nts_service::prepare(&config.nts)?) } else { None };
-        let clock_task =
-            ClockTask::start(&config.clock, config.refclock.nmea_window_ms, clock.clone(), precision)?;
+        let witness =
+            Witness::new(config.source.iter().map(|s| s.info()).collect(), config.integrity.guard());
+        let clock_task = ClockTask::start(
+            &config.clock,
+            config.refclock.nmea_window_ms,
+            clock.clone(),
+            precision,
+            witness,
+        )?;
 
         let rate_config = &config.ntp.rate_limit;
         let rate = rate_config.enabled.then(|| {
@@ -104,6 +114,7 @@ impl Daemon {
             samples: clock_task.sample_sink(),
             steps: clock_task.steps(),
             simulated: clock_task.simulated_clock(),
+            network: clock_task.network_time(),
         };
         let gnss = match GnssTask::start(&config.refclock, clock_link) {
             Ok(gnss) => gnss,
@@ -135,7 +146,39 @@ impl Daemon {
         if let Some(nts) = &nts {
             announce_nts(nts, &udp.local_addrs, config.nts.require);
         }
-        let sources = StatusSources {
+        let pollers = config.source.iter().enumerate().map(|(i, s)| s.poller(i)).collect();
+        let sources = match Pollers::start(pollers, clock_task.clock_reader(), clock_task.source_sink()) {
+            Ok(p) => p,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                if let Some(nts) = nts {
+                    nts.shutdown();
+                }
+                if let Some(gnss) = gnss {
+                    gnss.shutdown();
+                }
+                udp.join();
+                if let Some(xdp) = xdp {
+                    xdp.join();
+                }
+                clock_task.shutdown();
+                return Err(e);
+            }
+        };
+        for s in &config.source {
+            tracing::info!(
+                "source {} ({}, {})",
+                s.address,
+                s.mode.name(),
+                if s.trusted() {
+                    "trusted for integrity"
+                } else {
+                    "shown only: set trust = true to count it"
+                }
+            );
+        }
+        let status_sources = StatusSources {
+            integrity: clock_task.integrity(),
             started: std::time::Instant::now(),
             served: clock.clone(),
             clock: clock_task.status(),
@@ -150,9 +193,9 @@ impl Daemon {
             steps: clock_task.steps(),
             rates: Default::default(),
         };
-        let mut daemon = Daemon { udp, xdp, clock_task, stop, counters, gnss, nts, web: None };
+        let mut daemon = Daemon { udp, xdp, clock_task, stop, counters, gnss, nts, sources, web: None };
         if config.web.enabled {
-            let source: stratum1_web::server::SnapshotSource = Arc::new(move || sources.snapshot());
+            let source: stratum1_web::server::SnapshotSource = Arc::new(move || status_sources.snapshot());
             let idle = Duration::from_secs(config.web.idle_timeout_s);
             let ca_pem = daemon
                 .nts
@@ -202,6 +245,7 @@ impl Daemon {
             web.shutdown();
         }
         self.stop.store(true, Ordering::Relaxed);
+        self.sources.shutdown();
         if let Some(gnss) = self.gnss {
             gnss.shutdown();
         }

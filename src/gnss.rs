@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use refclock::gpio::{GpioConfig, GpioReader};
 use refclock::link::{EdgeEvent, LinkStatus, Polarity};
 use refclock::nmea::DateWindow;
-use refclock::pairing::{LabelTimingMisfit, LocalNanos, PairingConfig};
+use refclock::pairing::{LabelTimingMisfit, LocalNanos, NetworkTime, PairingConfig};
 use refclock::pps::{PpsConfig, PpsReader};
 use refclock::receiver::{Receiver, ReceiverStatus};
 use refclock::serial::{SerialConfig, SerialEvent, SerialReader};
@@ -41,7 +41,12 @@ pub struct ClockLink {
     pub steps: Arc<AtomicU64>,
     /// In simulated mode, the simulated clock stamps the simulated receiver's edges and reads.
     pub simulated: Option<SharedSimulatedClock>,
+    /// What the upstream sources say of the local clock: the pairing decides the second by it.
+    pub network: SharedNetworkTime,
 }
+
+/// Written by the clock task at each network update, read here before every input.
+pub type SharedNetworkTime = Arc<RwLock<Option<NetworkTime>>>;
 
 /// A running shell, held only so that dropping it stops its thread.
 type Shell = Box<dyn Any + Send>;
@@ -142,6 +147,7 @@ fn simulator_config(config: &RefclockConfig) -> SimConfig {
         pps: sim.pps,
         fix_loss: (sim.fix_loss_every_s, sim.fix_loss_for_s),
         label_jump: (sim.label_jump_at_s, sim.label_jump_by_s),
+        spoof_pull: (sim.spoof_pull_at_s, sim.spoof_pull_ns_per_s),
         seed: u64::from(std::process::id()),
     }
 }
@@ -175,8 +181,10 @@ fn run(mut receiver: Receiver, rx: mpsc::Receiver<Input>, shared: SharedReceiver
         Some(sim) => sim.lock().map_or(host, |mut c| c.read(host)),
         None => host,
     };
+    let mut warned = Warned::default();
     loop {
         let input = rx.recv_timeout(Duration::from_secs(1));
+        receiver.set_network_time(clock.network.read().ok().and_then(|n| *n));
         let steps = clock.steps.load(Ordering::Relaxed);
         if steps != steps_seen {
             receiver.on_clock_step();
@@ -195,7 +203,11 @@ fn run(mut receiver: Receiver, rx: mpsc::Receiver<Input>, shared: SharedReceiver
         for sample in samples.drain(..) {
             clock.samples.send(sample);
         }
+        if let Some(disputed) = receiver.take_disputed() {
+            clock.samples.send_disputed(disputed);
+        }
         let status = receiver.status();
+        warned.check(status);
         let summary = Summary::of(status);
         if summary != reported || last_summary.elapsed() >= SUMMARY_EVERY {
             tracing::info!("gnss: {}", describe(status));
@@ -204,6 +216,41 @@ fn run(mut receiver: Receiver, rx: mpsc::Receiver<Input>, shared: SharedReceiver
         }
         if let Ok(mut shared) = shared.write() {
             *shared = Some(status.clone());
+        }
+    }
+}
+
+/// Refusals of the second worth a WARN: each change not adopted, and labels the network
+/// contradicts (once a minute at most while they go on).
+#[derive(Default)]
+struct Warned {
+    unadopted: u64,
+    refused_by_network: u64,
+    last_network_warning: Option<Instant>,
+}
+
+impl Warned {
+    fn check(&mut self, status: &ReceiverStatus) {
+        let p = &status.pairing;
+        if p.unadopted_changes > self.unadopted {
+            self.unadopted = p.unadopted_changes;
+            tracing::warn!(
+                "gnss: the receiver has named another second than before for {} s in a row; not adopted: \
+                 with no network source to decide, a change of the second is never followed until a restart \
+                 (add [[source]] lines to have the network decide)",
+                PairingConfig::default().relock_after
+            );
+        }
+        if p.refused_by_network > self.refused_by_network {
+            let due = !self.last_network_warning.is_some_and(|t| t.elapsed() < SUMMARY_EVERY);
+            if due {
+                tracing::warn!(
+                    "gnss: {} labels named a second the network time contradicts; refused",
+                    p.refused_by_network - self.refused_by_network
+                );
+                self.refused_by_network = p.refused_by_network;
+                self.last_network_warning = Some(Instant::now());
+            }
         }
     }
 }

@@ -9,25 +9,28 @@ use refclock::nmea::decode::FixMode;
 use refclock::receiver::ReceiverStatus;
 use sha2::{Digest, Sha256};
 use stratum1_web::snapshot::{
-    CertificateView, ClockView, GnssView, HistoryPoint, NtpView, NtsView, OverallState, PositionView,
-    ProcessView, ServerView, SignalView, StatusSnapshot,
+    CertificateView, ClockView, GnssView, HistoryPoint, IntegrityView, NtpView, NtsView, OverallState,
+    PositionView, ProcessView, ServerView, SignalView, SourceView, StatusSnapshot,
 };
 
 use crate::clock::discipline::LockState;
 use crate::clock::history::SharedClockHistory;
-use crate::clock::task::{ClockStatus, SharedClockStatus};
+use crate::clock::task::{ClockStatus, SharedClockStatus, SharedIntegrity};
 use crate::clock::ClockMode;
 use crate::gnss::SharedReceiverStatus;
+use crate::integrity::IntegrityReport;
 use crate::ntp::counters::{CountsSnapshot, ServerCounters};
 use crate::ntp::packet::LeapIndicator;
 use crate::ntp::server::DropReason;
 use crate::nts::certificates::ReloadingIdentity;
 use crate::nts::ke_server::KeCounters;
 use crate::nts::SharedKeys;
+use crate::sources::SourceMode;
 use crate::state::{ServedClock, SharedServedClock};
 
 /// Where each part of the status lives.
 pub struct StatusSources {
+    pub integrity: SharedIntegrity,
     pub started: Instant,
     pub served: Arc<SharedServedClock>,
     pub clock: SharedClockStatus,
@@ -87,6 +90,7 @@ impl StatusSources {
         let clock = self.clock.read().ok().and_then(|c| c.clone());
         let gnss = self.gnss.as_ref().and_then(|g| g.read().ok().and_then(|s| s.clone()));
         let history = self.history.read().map(|h| history_points(&h)).unwrap_or_default();
+        let integrity = self.integrity.read().ok().and_then(|i| i.clone());
         StatusSnapshot {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_s: self.started.elapsed().as_secs(),
@@ -99,7 +103,46 @@ impl StatusSources {
             nts: self.nts.as_ref().map(nts_view),
             history,
             process: process_view(),
+            sources: integrity.as_ref().map(source_views).unwrap_or_default(),
+            integrity: integrity.as_ref().map(integrity_view).unwrap_or_default(),
         }
+    }
+}
+
+fn source_views(report: &IntegrityReport) -> Vec<SourceView> {
+    report
+        .sources
+        .iter()
+        .map(|s| SourceView {
+            address: s.info.address.clone(),
+            mode: s.info.mode.name().to_owned(),
+            reachable: s.reachable,
+            reach: s.reach,
+            stratum: s.estimate.map(|e| e.stratum),
+            offset_ns: s.estimate.map(|e| e.offset_ns),
+            delay_ns: s.estimate.map(|e| e.delay_ns),
+            root_distance_ns: s.estimate.map(|e| e.root_distance_ns),
+            authenticated: s.info.mode == SourceMode::Nts && s.answers > 0,
+            trusted: s.info.trusted,
+            selected: s.selected,
+            polls: s.polls,
+            answers: s.answers,
+            bad_answers: s.bad.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            last_error: s.last_error.clone(),
+        })
+        .collect()
+}
+
+fn integrity_view(report: &IntegrityReport) -> IntegrityView {
+    IntegrityView {
+        state: report.state.name().to_owned(),
+        disagreement_ns: report.last.map(|c| c.disagreement_ns),
+        allowance_ns: report.last.map(|c| c.allowance_ns),
+        asymmetry_allowance_ns: report.asymmetry_allowance_ns,
+        network_offset_ns: report.network.map(|n| n.offset_ns),
+        network_bound_ns: report.network.map(|n| n.bound_ns),
+        sources_selected: report.network.map_or(0, |n| n.survivors),
+        samples_unfollowed: report.samples_unfollowed,
     }
 }
 
@@ -113,6 +156,12 @@ fn overall_state(
     match lock {
         Some(LockState::Locked) if served.is_synchronised() => OverallState::Locked,
         Some(LockState::Holdover) if served.is_synchronised() => OverallState::Holdover,
+        _ if served.is_synchronised()
+            && served.stratum > 1
+            && served.reference_id != crate::clock::LOCAL_REFERENCE_ID =>
+        {
+            OverallState::Network
+        }
         _ if has_receiver && !gnss.and_then(|g| g.last_epoch.as_ref()).is_some_and(|e| e.valid) => {
             OverallState::NoFix
         }
@@ -120,10 +169,19 @@ fn overall_state(
     }
 }
 
+/// An ASCII name at stratum 1 and for a declared local stratum; an upstream's address above.
+fn reference_id_text(served: &ServedClock) -> String {
+    let id = served.reference_id;
+    if served.stratum > 1 && served.stratum < 16 && id != crate::clock::LOCAL_REFERENCE_ID {
+        return std::net::Ipv4Addr::from(id.0).to_string();
+    }
+    String::from_utf8_lossy(&id.0).trim_end_matches('\0').to_owned()
+}
+
 fn server_view(served: &ServedClock) -> ServerView {
     ServerView {
         stratum: served.stratum,
-        reference_id: String::from_utf8_lossy(&served.reference_id.0).trim_end_matches('\0').to_owned(),
+        reference_id: reference_id_text(served),
         leap: match served.leap {
             LeapIndicator::NoWarning => "none",
             LeapIndicator::InsertSecond => "insert",

@@ -12,8 +12,13 @@
 //!   dropped, as is an edge whose window holds two labels;
 //! - once locked, every label must agree with the anchor (the last accepted pair): labels and
 //!   edges must have advanced by the same whole number of seconds. A label that disagrees (a
-//!   receiver bug, a spoofed jump) is refused; only a disagreement that holds for
-//!   `relock_after` consecutive seconds moves the anchor, and that is reported.
+//!   receiver bug, a spoofed jump) is refused. A disagreement that holds for `relock_after`
+//!   consecutive seconds is reported, and adopted only where `adopt_sustained_change` says so
+//!   (never, by default: a spoofer needs nothing but patience otherwise). A restart locks
+//!   afresh;
+//! - when the network says what time it is ([`Pairing::set_network_time`]), the network
+//!   decides the second: a pair it contradicts is refused however long it lasts, and one it
+//!   confirms is adopted at once, also when it moves the anchor;
 //! - lock needs `lock_after` consecutive agreeing pairs, so one stray label cannot start it;
 //! - a receiver configured to send its label after the edge (`nmea_delay >= 0`) cannot have
 //!   sent it before: a label arriving before an edge is never that edge's. Without this, a
@@ -47,7 +52,20 @@ pub struct PairingConfig {
     /// overlay not loaded, cable off), labels are used alone as `NmeaOnly` samples, as a
     /// chrony NMEA source would be. Ends at the first edge. `None`: never.
     pub nmea_fallback_after_ns: Option<i64>,
+    /// Without a network to decide, follow a new relation once it held `relock_after` seconds.
+    pub adopt_sustained_change: bool,
 }
+
+/// What the network says of the local clock: local minus UTC, and how sure that is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkTime {
+    pub local_minus_utc_ns: i64,
+    pub bound_ns: i64,
+}
+
+/// The network only decides the second while it knows the time this well: a label names a
+/// whole second, so it must be told apart from the one before and after with room to spare.
+const NETWORK_DECIDES_BELOW_NS: i64 = 250_000_000;
 
 impl Default for PairingConfig {
     fn default() -> Self {
@@ -57,6 +75,7 @@ impl Default for PairingConfig {
             lock_after: 3,
             relock_after: 600,
             nmea_fallback_after_ns: Some(30 * NANOS_PER_SEC),
+            adopt_sustained_change: false,
         }
     }
 }
@@ -75,6 +94,13 @@ pub struct PairingCounts {
     pub spurious_edges: u64,
     /// Times the anchor moved after a sustained disagreement.
     pub relocks: u64,
+    /// Sustained disagreements that were not adopted (no network to decide, and
+    /// `adopt_sustained_change` off): the receiver names another second than it did.
+    pub unadopted_changes: u64,
+    /// Pairs the network contradicted (the label names another second than the network).
+    pub refused_by_network: u64,
+    /// Times the network moved the anchor to the relation it confirms.
+    pub network_relocks: u64,
     /// Pairs that agreed while lock was being established.
     pub locking: u64,
     /// Samples from labels alone because PPS never showed (`nmea_fallback_after_ns`).
@@ -114,6 +140,9 @@ pub struct Pairing {
     rival: Option<(Pair, u32)>,
     timing: RecentLabels,
     counts: PairingCounts,
+    network: Option<NetworkTime>,
+    /// The latest pair refused, as a sample: what the receiver claims although it is unused.
+    disputed: Option<Sample>,
 }
 
 /// Where the last labels arrived, ms after the edge before them, and which of them fell
@@ -165,7 +194,19 @@ impl Pairing {
             rival: None,
             timing: RecentLabels::default(),
             counts: PairingCounts::default(),
+            network: None,
+            disputed: None,
         }
+    }
+
+    /// What the network says of the local clock now (`None`: no network estimate).
+    pub fn set_network_time(&mut self, network: Option<NetworkTime>) {
+        self.network = network;
+    }
+
+    /// The latest refused pair since the last call, as the sample it would have been.
+    pub fn take_disputed(&mut self) -> Option<Sample> {
+        self.disputed.take()
     }
 
     /// Labels alone, timed by their arrival: milliseconds of error, reported as `NmeaOnly`.
@@ -258,7 +299,7 @@ impl Pairing {
     /// Forget everything but the counts: call after the local clock was stepped.
     pub fn reset(&mut self) {
         let fresh = Pairing::with_pps(self.config);
-        *self = Pairing { nmea_only: self.nmea_only, counts: self.counts, ..fresh };
+        *self = Pairing { nmea_only: self.nmea_only, counts: self.counts, network: self.network, ..fresh };
     }
 
     fn window(&self, edge: LocalNanos) -> (LocalNanos, LocalNanos) {
@@ -336,8 +377,33 @@ impl Pairing {
         }
     }
 
+    /// `Some(true)` when the network confirms the second `pair` names, `Some(false)` when it
+    /// names another, `None` when the network does not know well enough.
+    fn network_verdict(&self, pair: &Pair) -> Option<bool> {
+        let network = self.network.filter(|n| n.bound_ns < NETWORK_DECIDES_BELOW_NS)?;
+        let utc_edge = pair.edge - network.local_minus_utc_ns;
+        let second = (utc_edge + NANOS_PER_SEC / 2).div_euclid(NANOS_PER_SEC);
+        Some(second == pair.utc_second)
+    }
+
     fn accept(&mut self, pair: Pair, quality: Quality, out: &mut Vec<Sample>) {
         let agrees = self.anchor.is_some_and(|anchor| anchor.agrees_with(&pair));
+        match self.network_verdict(&pair) {
+            Some(false) => {
+                self.counts.refused_by_network += 1;
+                self.disputed = Some(Self::sample(pair, quality));
+                return;
+            }
+            Some(true) if !agrees && self.agreeing >= self.config.lock_after => {
+                // Locked on a relation the network contradicts: this one is right.
+                self.anchor = Some(pair);
+                self.rival = None;
+                self.counts.network_relocks += 1;
+                self.emit(pair, quality, out);
+                return;
+            }
+            _ => {}
+        }
         if agrees {
             self.anchor = Some(pair);
             self.rival = None;
@@ -357,33 +423,41 @@ impl Pairing {
                 self.counts.locking += 1;
             }
         } else {
-            self.refuse(pair);
+            self.refuse(pair, quality);
         }
     }
 
     /// A locked pairing met a label that disagrees with the anchor.
-    fn refuse(&mut self, pair: Pair) {
+    fn refuse(&mut self, pair: Pair, quality: Quality) {
         self.counts.refused_jumps += 1;
+        self.disputed = Some(Self::sample(pair, quality));
         let streak = match self.rival {
-            Some((rival, n)) if rival.agrees_with(&pair) => n + 1,
+            Some((rival, n)) if rival.agrees_with(&pair) => n.saturating_add(1),
             _ => 1,
         };
         self.rival = Some((pair, streak));
-        if streak >= self.config.relock_after {
+        if streak == self.config.relock_after && !self.config.adopt_sustained_change {
+            self.counts.unadopted_changes += 1;
+        }
+        if streak >= self.config.relock_after && self.config.adopt_sustained_change {
             self.anchor = Some(pair);
             self.rival = None;
             self.counts.relocks += 1;
         }
     }
 
-    fn emit(&mut self, pair: Pair, quality: Quality, out: &mut Vec<Sample>) {
-        self.counts.samples += 1;
+    fn sample(pair: Pair, quality: Quality) -> Sample {
         let nanos = u32::try_from(pair.edge.rem_euclid(NANOS_PER_SEC)).unwrap_or(0);
-        out.push(Sample {
+        Sample {
             edge_local: (pair.edge.div_euclid(NANOS_PER_SEC), nanos),
             utc_second: pair.utc_second,
             quality,
-        });
+        }
+    }
+
+    fn emit(&mut self, pair: Pair, quality: Quality, out: &mut Vec<Sample>) {
+        self.counts.samples += 1;
+        out.push(Self::sample(pair, quality));
     }
 }
 
@@ -553,8 +627,12 @@ mod tests {
     }
 
     #[test]
-    fn a_sustained_new_relation_is_followed_only_after_relock_after_seconds() {
-        let mut pairing = Pairing::with_pps(PairingConfig { relock_after: 10, ..config(300) });
+    fn a_sustained_new_relation_is_followed_only_after_relock_after_seconds_when_allowed() {
+        let mut pairing = Pairing::with_pps(PairingConfig {
+            relock_after: 10,
+            adopt_sustained_change: true,
+            ..config(300)
+        });
         let mut scenario = Scenario::new(300 * MS);
         scenario.seconds = 40;
         // Labels that are one second off for good; truth in this scenario is the *old*
@@ -570,6 +648,75 @@ mod tests {
         assert_eq!(pairing.counts().refused_jumps, 10);
         let shifted = out.iter().filter(|s| s.utc_second - s.edge_local.0 == 2).count();
         assert_eq!(shifted, 10, "after the relock the new relation is followed");
+    }
+
+    #[test]
+    fn without_a_network_a_sustained_change_is_reported_and_never_adopted() {
+        let mut pairing = Pairing::with_pps(PairingConfig { relock_after: 10, ..config(300) });
+        let mut scenario = Scenario::new(300 * MS);
+        scenario.wrong_labels = (20..60).map(|n| (n, 1)).collect();
+        let samples = scenario.run(&mut pairing);
+        assert_eq!(samples.len(), 18, "only the seconds before the change");
+        assert_eq!(pairing.counts().relocks, 0);
+        assert_eq!(pairing.counts().unadopted_changes, 1, "reported once per change");
+        let disputed = pairing.take_disputed().expect("the refused claim is kept");
+        assert_eq!(disputed.utc_second - disputed.edge_local.0, 2, "one second ahead of the truth");
+        assert_eq!(pairing.take_disputed(), None);
+    }
+
+    /// The scenario's local clock is 300 ms behind UTC.
+    const NETWORK: NetworkTime = NetworkTime { local_minus_utc_ns: -300 * MS, bound_ns: 5 * MS };
+
+    #[test]
+    fn the_network_refuses_a_jump_for_good_even_where_adoption_is_allowed() {
+        let mut pairing = Pairing::with_pps(PairingConfig {
+            relock_after: 10,
+            adopt_sustained_change: true,
+            ..config(300)
+        });
+        pairing.set_network_time(Some(NETWORK));
+        let mut scenario = Scenario::new(300 * MS);
+        scenario.wrong_labels = (20..60).map(|n| (n, 1)).collect();
+        let samples = scenario.run(&mut pairing);
+        assert_eq!(samples.len(), 18);
+        assert_eq!(pairing.counts().refused_by_network, 40);
+        assert_eq!(pairing.counts().relocks, 0);
+    }
+
+    #[test]
+    fn the_network_moves_a_wrong_anchor_at_once() {
+        // The receiver names every second one too late from the start, then gets it right.
+        let mut pairing = Pairing::with_pps(config(300));
+        let mut scenario = Scenario::new(300 * MS);
+        scenario.seconds = 20;
+        scenario.wrong_labels = (0..20).map(|n| (n, 1)).collect();
+        let mut out = Vec::new();
+        for n in 0..10 {
+            pairing.push_edge(Scenario::edge(n), &mut out);
+            pairing.push_label(Scenario::edge(n) + 300 * MS, FIRST_SECOND + n + 1, &mut out);
+        }
+        assert!(pairing.locked(), "locked on the wrong second without a network");
+        pairing.set_network_time(Some(NETWORK));
+        out.clear();
+        for n in 10..20 {
+            pairing.push_edge(Scenario::edge(n), &mut out);
+            pairing.push_label(Scenario::edge(n) + 300 * MS, FIRST_SECOND + n, &mut out);
+        }
+        pairing.advance(Scenario::edge(25), &mut out);
+        assert_eq!(pairing.counts().network_relocks, 1);
+        assert_eq!(out.len(), 10, "every right pair used at once");
+        assert!(out.iter().all(|s| s.utc_second - s.edge_local.0 == 1), "{out:?}");
+    }
+
+    #[test]
+    fn a_network_that_knows_too_little_decides_nothing() {
+        let mut pairing = Pairing::with_pps(config(300));
+        pairing.set_network_time(Some(NetworkTime { bound_ns: 400 * MS, ..NETWORK }));
+        let mut scenario = Scenario::new(300 * MS);
+        scenario.wrong_labels = (20..40).map(|n| (n, 1)).collect();
+        scenario.run(&mut pairing);
+        assert_eq!(pairing.counts().refused_by_network, 0);
+        assert_eq!(pairing.counts().refused_jumps, 20);
     }
 
     #[test]

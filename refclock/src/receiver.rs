@@ -86,6 +86,16 @@ impl Receiver {
         }
     }
 
+    /// What the network says of the local clock, for the pairing to decide the second by.
+    pub fn set_network_time(&mut self, network: Option<crate::pairing::NetworkTime>) {
+        self.pairing.set_network_time(network);
+    }
+
+    /// The latest pair the pairing refused since the last call: what the receiver claims.
+    pub fn take_disputed(&mut self) -> Option<Sample> {
+        self.pairing.take_disputed()
+    }
+
     /// The local clock was stepped: pending edges and labels are on the old time scale.
     pub fn on_clock_step(&mut self) {
         self.pairing.reset();

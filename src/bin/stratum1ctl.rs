@@ -35,6 +35,8 @@ enum Command {
     Serverstats,
     /// NTS: key establishment, cookie keys, the certificate (like `chronyc authdata`).
     Nts,
+    /// Upstream servers and whether the receiver agrees with them (like `chronyc sources`).
+    Sources,
     /// The GNSS receiver: fix, satellites and signal strength; `gnss decode FILE` decodes a capture.
     Gnss {
         #[command(subcommand)]
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Status => views::status,
         Command::Serverstats => views::serverstats,
         Command::Nts => views::nts,
+        Command::Sources => views::sources,
         Command::Gnss { command: None } => views::gnss,
     };
     match fetch_status(&args.url) {

@@ -49,6 +49,7 @@ pub fn scenario(seed: u64, timeline: Timeline) -> SimulationConfig {
         discipline: DisciplineConfig { steers: true, ..DisciplineConfig::default() },
         start_unix_s: 1_795_000_000,
         pps_outages: vec![(timeline.holdover_from, timeline.holdover_to)],
+        network: None,
     }
 }
 

@@ -11,6 +11,7 @@ use super::leap::{Leap, LeapStatus};
 use super::{observe_only_state, precision_nanos};
 use crate::ntp::packet::{LeapIndicator, ReferenceId};
 use crate::ntp::timestamp::{NtpShort, NtpTimestamp};
+use crate::sources::NetworkEstimate;
 use crate::state::ServedClock;
 
 pub const PPS_REFERENCE_ID: ReferenceId = ReferenceId(*b"PPS\0");
@@ -57,9 +58,66 @@ pub fn served_state(
     }
 }
 
+/// What to announce from the network alone (no usable receiver): one stratum below the best
+/// source, its address as the reference id. The clock is not steered to the network, so the
+/// dispersion carries our measured offset from it as well as the network's own bound.
+pub fn network_fallback_state(
+    network: &NetworkEstimate,
+    reference_id: ReferenceId,
+    precision: i8,
+    now: NtpTimestamp,
+) -> ServedClock {
+    let dispersion = network.offset_ns.abs() + network.bound_ns + precision_nanos(precision) as f64;
+    ServedClock {
+        leap: LeapIndicator::NoWarning,
+        stratum: network.best_stratum.saturating_add(1).min(15),
+        reference_id,
+        precision,
+        root_delay: NtpShort::from_nanos_ceil(network.root_delay_ns.max(0.0) as u64),
+        root_dispersion: NtpShort::from_nanos_ceil(dispersion.ceil() as u64),
+        reference_time: now,
+    }
+}
+
+/// The reference id of an upstream source (RFC 5905 §7.3): its IPv4 address, or the first
+/// four bytes of a hash of an IPv6 address or a name (used by clients only to detect loops).
+pub fn source_reference_id(address: &str) -> ReferenceId {
+    use sha2::Digest;
+    let host = crate::sources::poller::host_of(address);
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => ReferenceId(v4.octets()),
+        _ => {
+            let digest = sha2::Sha256::digest(host.as_bytes());
+            ReferenceId([digest[0], digest[1], digest[2], digest[3]])
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_network_fallback_is_one_stratum_down_and_its_dispersion_covers_our_offset() {
+        let network = NetworkEstimate {
+            offset_ns: -3_000_000.0,
+            bound_ns: 2_000_000.0,
+            best: 0,
+            best_stratum: 1,
+            root_delay_ns: 20_000_000.0,
+            root_dispersion_ns: 1_000_000.0,
+            survivors: 2,
+        };
+        let s = network_fallback_state(&network, source_reference_id("192.0.2.7:123"), -20, NOW);
+        assert_eq!(
+            (s.stratum, s.leap, s.reference_id),
+            (2, LeapIndicator::NoWarning, ReferenceId([192, 0, 2, 7]))
+        );
+        assert!(s.root_dispersion.to_nanos() >= 5_000_000);
+        assert!(s.root_delay.to_nanos() >= 19_999_000);
+        assert!(s.is_synchronised());
+        assert_ne!(source_reference_id("nts.example.net"), source_reference_id("time.example.net"));
+    }
 
     fn estimate(state: LockState, bound: f64) -> Estimate {
         Estimate {

@@ -8,10 +8,14 @@ use refclock::pairing::PairingConfig;
 use refclock::receiver::Receiver;
 use refclock::sim::{nmea_out, Scenario, SimConfig};
 
+use super::discipline::LockState;
 use super::discipline::{Discipline, DisciplineConfig, Estimate};
 use super::filter::Nanos;
 use super::oscillator::{Oscillator, OscillatorConfig};
 use super::sim_clock::SimulatedClock;
+use crate::integrity::{GuardConfig, IntegrityState, SampleBounds, Witness};
+use crate::ntp::packet::{LeapIndicator, ReferenceId};
+use crate::sources::{Measurement, SourceEvent, SourceInfo, SourceMode};
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 
@@ -26,6 +30,22 @@ pub struct SimulationConfig {
     pub start_unix_s: i64,
     /// [from, to) seconds after the start in which no PPS edge arrives (antenna cut, say).
     pub pps_outages: Vec<(u32, u32)>,
+    /// An authenticated upstream source witnessing the receiver, if any.
+    pub network: Option<SimulatedNetwork>,
+}
+
+/// One NTS source on a network path: answered every `poll_s` seconds with the clock's true
+/// error plus a path error within ±`path_error_ns` that its root distance covers.
+#[derive(Clone, Debug)]
+pub struct SimulatedNetwork {
+    pub poll_s: u32,
+    /// Half the round trip: what the root distance allows for asymmetry.
+    pub half_delay_ns: f64,
+    /// The constant asymmetry of the path (within ±half_delay_ns), ns.
+    pub path_error_ns: f64,
+    pub guard: GuardConfig,
+    /// [from, to) seconds in which the source does not answer.
+    pub outages: Vec<(u32, u32)>,
 }
 
 /// The truth and the discipline's view at one whole second.
@@ -38,6 +58,7 @@ pub struct SecondRecord {
     /// The oscillator's real frequency error, ppb.
     pub true_frequency_ppb: f64,
     pub estimate: Estimate,
+    pub integrity: IntegrityState,
 }
 
 pub struct Simulation {
@@ -47,6 +68,7 @@ pub struct Simulation {
     scenario: Scenario,
     config: SimulationConfig,
     elapsed: u32,
+    witness: Witness,
 }
 
 impl Simulation {
@@ -60,7 +82,14 @@ impl Simulation {
         let clock = SimulatedClock::new(Oscillator::new(config.oscillator), start, config.initial_error_ns);
         let receiver = Receiver::new(DateWindow::default(), PairingConfig::default(), true);
         let scenario = Scenario::new(config.receiver.clone());
-        Simulation { clock, discipline, receiver, scenario, config, elapsed: 0 }
+        let sources = config
+            .network
+            .iter()
+            .map(|_| SourceInfo { address: "192.0.2.1".into(), mode: SourceMode::Nts, trusted: true })
+            .collect();
+        let guard = config.network.as_ref().map_or(GuardConfig::default(), |n| n.guard);
+        let witness = Witness::new(sources, guard);
+        Simulation { clock, discipline, receiver, scenario, config, elapsed: 0, witness }
     }
 
     /// Simulates the next second: its edge, its NMEA, the steering that follows.
@@ -79,18 +108,26 @@ impl Simulation {
         let mut arrived = self.clock.read(nmea_at);
         self.receiver.on_bytes(nmea_out::sentences(&plan.report).as_bytes(), arrived, &mut samples);
         self.receiver.on_tick(arrived, &mut samples);
+        if let Some(disputed) = self.receiver.take_disputed() {
+            self.witness.on_disputed(arrived, disputed.offset_nanos() as f64, disputed.quality);
+        }
         for sample in samples {
             let at = sample.utc_second * NANOS_PER_SEC;
             let offset = sample.offset_nanos() as f64;
+            if !self.witness.on_sample(arrived, offset, sample.quality) {
+                continue;
+            }
             if let Some(steering) = self.discipline.on_sample(at, offset, sample.quality, arrived) {
                 self.clock.steer(nmea_at, steering);
                 if steering.step_ns != 0.0 {
                     self.receiver.on_clock_step();
                     // Read the clock again, as a real shell would after stepping it.
                     arrived = self.clock.read(nmea_at);
+                    self.witness.on_clock_step(arrived);
                 }
             }
         }
+        self.poll_network(nmea_at, arrived);
         if let Some(steering) = self.discipline.on_tick(arrived) {
             self.clock.steer(nmea_at, steering);
         }
@@ -101,7 +138,44 @@ impl Simulation {
             true_error_ns,
             true_frequency_ppb: self.clock.oscillator_ppb(),
             estimate: self.discipline.estimate(arrived),
+            integrity: self.witness.state(),
         }
+    }
+
+    /// The source's answer when one is due: the clock's true error plus the path's asymmetry.
+    fn poll_network(&mut self, at: Nanos, arrived: Nanos) {
+        let Some(network) = self.config.network.clone() else { return };
+        let elapsed = self.elapsed + 1;
+        let estimate = self.discipline.estimate(arrived);
+        let bounds = SampleBounds {
+            jitter_ns: if estimate.jitter_ns.is_finite() { estimate.jitter_ns } else { 1_000.0 },
+            nmea_bias_bound_ns: self.config.discipline.nmea_bias_bound_ns,
+            acquiring: estimate.state == LockState::Acquiring,
+        };
+        if elapsed % network.poll_s.max(1) == 0 {
+            self.witness.on_source(0, SourceEvent::Polled, arrived, bounds);
+            let silent = network.outages.iter().any(|&(from, to)| (from..to).contains(&elapsed));
+            if !silent {
+                let answer = SourceEvent::Answer(Measurement {
+                    at: arrived,
+                    offset_ns: self.clock.error_at(at) + network.path_error_ns,
+                    delay_ns: 2.0 * network.half_delay_ns,
+                    stratum: 1,
+                    leap: LeapIndicator::NoWarning,
+                    reference_id: ReferenceId(*b"GPS\0"),
+                    precision: -20,
+                    root_delay_ns: 0.0,
+                    root_dispersion_ns: 10_000.0,
+                });
+                self.witness.on_source(0, answer, arrived, bounds);
+            }
+        }
+        self.witness.on_tick(arrived, bounds);
+        self.receiver.set_network_time(self.witness.network_time());
+    }
+
+    pub fn witness(&self) -> &Witness {
+        &self.witness
     }
 
     pub fn discipline(&self) -> &Discipline {

@@ -18,10 +18,14 @@ use super::kernel::{self, KernelStatus};
 use super::leap::{LeapSeconds, LeapStatus};
 use super::oscillator::Oscillator;
 use super::persist::{ClockMemory, HistoryPoint};
-use super::served::served_state;
+use super::served::{network_fallback_state, served_state, source_reference_id};
 use super::sim_clock::SimulatedClock;
 use super::{system, ClockMode};
 use crate::config::ClockConfig;
+use crate::gnss::SharedNetworkTime;
+use crate::integrity::{IntegrityReport, IntegrityState, SampleBounds, Transition, Witness};
+use crate::sources::poller::{ClockReader, EventSink};
+use crate::sources::SourceEvent;
 use crate::state::SharedServedClock;
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
@@ -45,9 +49,14 @@ pub struct ClockStatus {
 }
 
 pub type SharedClockStatus = Arc<RwLock<Option<ClockStatus>>>;
+/// The sources and the integrity guard, as last published by the clock task.
+pub type SharedIntegrity = Arc<RwLock<Option<IntegrityReport>>>;
 
 enum Input {
     Sample(Sample),
+    /// A pair the pairing refused: what the receiver claims, for the integrity guard.
+    Disputed(Sample),
+    Source(usize, SourceEvent),
     Stop,
 }
 
@@ -58,6 +67,10 @@ pub struct SampleSink(mpsc::Sender<Input>);
 impl SampleSink {
     pub fn send(&self, sample: Sample) {
         let _ = self.0.send(Input::Sample(sample));
+    }
+
+    pub fn send_disputed(&self, sample: Sample) {
+        let _ = self.0.send(Input::Disputed(sample));
     }
 }
 
@@ -102,6 +115,8 @@ pub struct ClockTask {
     history: SharedClockHistory,
     steps: Arc<AtomicU64>,
     simulated: Option<SharedSimulatedClock>,
+    network_time: SharedNetworkTime,
+    integrity: SharedIntegrity,
 }
 
 impl ClockTask {
@@ -110,6 +125,7 @@ impl ClockTask {
         nmea_window_ms: u32,
         served: Arc<SharedServedClock>,
         precision: i8,
+        witness: Witness,
     ) -> std::io::Result<ClockTask> {
         let memory = match config.state_file.as_deref().map(ClockMemory::load) {
             None => ClockMemory::default(),
@@ -141,7 +157,13 @@ impl ClockTask {
         let history: SharedClockHistory =
             Arc::new(RwLock::new(ClockHistory::with_day(memory.history.clone())));
         let steps = Arc::new(AtomicU64::new(0));
+        let network_time: SharedNetworkTime = Arc::new(RwLock::new(None));
+        let integrity: SharedIntegrity = Arc::new(RwLock::new(None));
         let run = Run {
+            witness,
+            nmea_bias_bound_ns: f64::from(nmea_window_ms) * 1e6,
+            network_time: network_time.clone(),
+            integrity: integrity.clone(),
             mode: config.mode,
             discipline,
             steered,
@@ -157,7 +179,35 @@ impl ClockTask {
             simulated: simulated.clone(),
         };
         let thread = std::thread::Builder::new().name("clock".into()).spawn(move || run.run(rx))?;
-        Ok(ClockTask { input, thread, status, history, steps, simulated })
+        Ok(ClockTask { input, thread, status, history, steps, simulated, network_time, integrity })
+    }
+
+    /// Where the source pollers send their events.
+    pub fn source_sink(&self) -> EventSink {
+        let input = Mutex::new(self.input.clone());
+        Arc::new(move |index, event| {
+            if let Ok(input) = input.lock() {
+                let _ = input.send(Input::Source(index, event));
+            }
+        })
+    }
+
+    /// Reads the clock that is served and steered (the simulated one in simulated mode).
+    pub fn clock_reader(&self) -> ClockReader {
+        let simulated = self.simulated.clone();
+        Arc::new(move || {
+            let host = host_nanos();
+            simulated.as_ref().map_or(host, |c| c.lock().map_or(host, |mut c| c.read(host)))
+        })
+    }
+
+    /// What the network says of the local clock, for the pairing.
+    pub fn network_time(&self) -> SharedNetworkTime {
+        self.network_time.clone()
+    }
+
+    pub fn integrity(&self) -> SharedIntegrity {
+        self.integrity.clone()
     }
 
     pub fn sample_sink(&self) -> SampleSink {
@@ -224,6 +274,10 @@ fn host_nanos() -> Nanos {
 }
 
 struct Run {
+    witness: Witness,
+    nmea_bias_bound_ns: f64,
+    network_time: SharedNetworkTime,
+    integrity: SharedIntegrity,
     mode: ClockMode,
     discipline: Discipline,
     steered: Steered,
@@ -250,6 +304,16 @@ impl Run {
             let wait = next_tick.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(Input::Sample(sample)) => self.on_sample(sample),
+                Ok(Input::Disputed(sample)) => {
+                    let now = self.steered.now();
+                    self.witness.on_disputed(now, sample.offset_nanos() as f64, sample.quality);
+                }
+                Ok(Input::Source(index, event)) => {
+                    let now = self.steered.now();
+                    let bounds = self.sample_bounds(now);
+                    let transition = self.witness.on_source(index, event, now, bounds);
+                    self.after_network_update(transition);
+                }
                 Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
                     next_tick += TICK;
@@ -257,6 +321,9 @@ impl Run {
                     if let Some(steering) = self.discipline.on_tick(now) {
                         self.steered.apply(steering);
                     }
+                    let bounds = self.sample_bounds(now);
+                    let transition = self.witness.on_tick(now, bounds);
+                    self.after_network_update(transition);
                     let status = self.publish(now);
                     if last_state != Some(status.estimate.state) {
                         tracing::info!("clock: {}", describe(&status));
@@ -293,12 +360,55 @@ impl Run {
         let at = sample.utc_second.saturating_mul(NANOS_PER_SEC);
         let offset = sample.offset_nanos() as f64;
         let now = self.steered.now();
+        if !self.witness.on_sample(now, offset, sample.quality) {
+            return;
+        }
         if let Some(steering) = self.discipline.on_sample(at, offset, sample.quality, now) {
             self.steered.apply(steering);
             if steering.step_ns != 0.0 {
                 self.steps.fetch_add(1, Ordering::Relaxed);
+                self.witness.on_clock_step(self.steered.now());
+                self.publish_network_time();
                 tracing::info!("clock: stepped by {:+.6} s", steering.step_ns / 1e9);
             }
+        }
+    }
+
+    /// How far one receiver sample may be off, from what the discipline has learnt.
+    fn sample_bounds(&self, now: Nanos) -> SampleBounds {
+        let estimate = self.discipline.estimate(now);
+        SampleBounds {
+            jitter_ns: if estimate.jitter_ns.is_finite() { estimate.jitter_ns } else { 1_000.0 },
+            nmea_bias_bound_ns: self.nmea_bias_bound_ns,
+            acquiring: estimate.state == LockState::Acquiring,
+        }
+    }
+
+    fn after_network_update(&mut self, transition: Option<Transition>) {
+        self.publish_network_time();
+        let Some(t) = transition else { return };
+        let sources = self.witness.network().map_or(0, |n| n.survivors);
+        let compared = t.comparison.map_or(String::new(), |c| {
+            format!(
+                "receiver {:+.6} s from network time (allowance {:.6} s, {sources} source(s))",
+                -c.disagreement_ns / 1e9,
+                c.allowance_ns / 1e9
+            )
+        });
+        match t.to {
+            IntegrityState::GnssDisagrees => tracing::warn!(
+                "integrity: gnss-disagrees: {compared}; the receiver is not followed (holdover, then network time)"
+            ),
+            IntegrityState::Consistent => tracing::info!("integrity: consistent: {compared}"),
+            IntegrityState::Unchecked => tracing::warn!(
+                "integrity: unchecked: no reachable trusted source agrees on the time; the receiver is followed unchecked"
+            ),
+        }
+    }
+
+    fn publish_network_time(&self) {
+        if let Ok(mut shared) = self.network_time.write() {
+            *shared = self.witness.network_time();
         }
     }
 
@@ -306,8 +416,18 @@ impl Run {
         let estimate = self.discipline.estimate(now);
         let unix = now.div_euclid(NANOS_PER_SEC);
         let leap = self.leap_list.as_ref().map_or(LeapStatus::Unavailable, |list| list.status(unix));
-        let served = served_state(&estimate, leap, self.precision, self.local_stratum, system::now());
+        let mut served = served_state(&estimate, leap, self.precision, self.local_stratum, system::now());
+        if !matches!(estimate.state, LockState::Locked | LockState::Holdover) {
+            if let Some(network) = self.witness.network() {
+                let address = self.witness.upstreams().info(network.best).map(|i| i.address.clone());
+                let reference_id = source_reference_id(address.as_deref().unwrap_or_default());
+                served = network_fallback_state(&network, reference_id, self.precision, system::now());
+            }
+        }
         self.served.set(served);
+        if let Ok(mut shared) = self.integrity.write() {
+            *shared = Some(self.witness.report(now));
+        }
         if self.mode == ClockMode::Kernel {
             let (pending, tai_offset) = match leap {
                 LeapStatus::Known { pending, tai_offset } => (pending, Some(tai_offset)),

@@ -12,10 +12,12 @@ use crate::ntp::rate_limit::RateLimitSettings;
 mod clock;
 mod nts;
 mod refclock;
+mod sources;
 mod web;
 pub use clock::{ClockConfig, ClockSimulatorConfig};
 pub use nts::{CertificateSource, NtsConfig};
 pub use refclock::{Edge, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig};
+pub use sources::{IntegrityConfig, SourceConfig};
 pub use web::WebConfig;
 
 /// The configuration the daemon runs with when given none: the no-hardware demo.
@@ -36,6 +38,11 @@ pub struct Config {
     pub web: WebConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// Upstream servers that witness the receiver's time (`[[source]]`, as in ntpd-rs).
+    #[serde(default)]
+    pub source: Vec<SourceConfig>,
+    #[serde(default)]
+    pub integrity: IntegrityConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -231,6 +238,10 @@ fn default_log_level() -> LogLevel {
 }
 
 /// Reads a number and checks it is within `range`, naming `key` in the error.
+pub(crate) fn yes_pub() -> bool {
+    yes()
+}
+
 pub(crate) fn in_range<'de, D, T>(d: D, key: &str, range: std::ops::RangeInclusive<T>) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,

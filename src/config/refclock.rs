@@ -120,6 +120,12 @@ pub struct SimulatorConfig {
     pub label_jump_at_s: u32,
     #[serde(default)]
     pub label_jump_by_s: i64,
+    /// From this second on (0: never), every PPS edge is moved by `spoof-pull-ns-per-s` more
+    /// each second: a spoofer walking the time away.
+    #[serde(default)]
+    pub spoof_pull_at_s: u32,
+    #[serde(default)]
+    pub spoof_pull_ns_per_s: f64,
 }
 
 impl Default for SimulatorConfig {
@@ -134,6 +140,8 @@ impl Default for SimulatorConfig {
             fix_loss_for_s: 0,
             label_jump_at_s: 0,
             label_jump_by_s: 0,
+            spoof_pull_at_s: 0,
+            spoof_pull_ns_per_s: 0.0,
         }
     }
 }

@@ -39,6 +39,94 @@ pub fn status(s: &StatusSnapshot) -> String {
     out
 }
 
+/// Like `chronyc sources`: one line per upstream, then the integrity verdict. `*` selected,
+/// `-` reachable but not selected (a falseticker, or not trusted), `?` unreachable.
+pub fn sources(s: &StatusSnapshot) -> String {
+    let mut out = String::new();
+    if s.sources.is_empty() {
+        out.push_str("No upstream sources configured ([[source]]): the receiver is not checked.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "  {:<32} {:<6} {:>2} {:>4} {:>12} {:>10} {:>11}  {}",
+            "Address", "Mode", "St", "Reach", "Offset", "Delay", "Distance", "Note"
+        );
+        for v in &s.sources {
+            let mark = if v.selected {
+                '*'
+            } else if v.reachable {
+                '-'
+            } else {
+                '?'
+            };
+            let time = |ns: Option<f64>| ns.map_or("-".to_owned(), format_seconds);
+            let mut note: Vec<String> = Vec::new();
+            if v.authenticated {
+                note.push("authenticated".into());
+            }
+            if !v.trusted {
+                note.push("not trusted".into());
+            }
+            let bad: u64 = v.bad_answers.iter().map(|(_, n)| n).sum();
+            if bad > 0 {
+                note.push(format!("{bad} bad answers"));
+            }
+            if let Some(e) = &v.last_error {
+                note.push(e.clone());
+            }
+            let _ = writeln!(
+                out,
+                "{mark} {:<32} {:<6} {:>2} {:>4o} {:>12} {:>10} {:>11}  {}",
+                v.address,
+                v.mode,
+                v.stratum.map_or("-".to_owned(), |n| n.to_string()),
+                v.reach,
+                time(v.offset_ns),
+                time(v.delay_ns),
+                time(v.root_distance_ns),
+                note.join(", ")
+            );
+        }
+    }
+    let i = &s.integrity;
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<20}: {}", "Integrity", i.state);
+    if let (Some(d), Some(a)) = (i.disagreement_ns, i.allowance_ns) {
+        let _ = writeln!(
+            out,
+            "{:<20}: network {} from the receiver (allowed {})",
+            "Last comparison",
+            format_seconds(d),
+            format_seconds(a)
+        );
+    }
+    if let (Some(o), Some(b)) = (i.network_offset_ns, i.network_bound_ns) {
+        let _ = writeln!(
+            out,
+            "{:<20}: {} +/- {} ({} selected)",
+            "Network offset",
+            format_seconds(o),
+            format_seconds(b),
+            i.sources_selected
+        );
+    }
+    out
+}
+
+/// A duration in the unit that reads best: ns, us, ms or s.
+fn format_seconds(ns: f64) -> String {
+    let a = ns.abs();
+    if a < 1e3 {
+        format!("{ns:+.0}ns")
+    } else if a < 1e6 {
+        format!("{:+.1}us", ns / 1e3)
+    } else if a < 1e9 {
+        format!("{:+.3}ms", ns / 1e6)
+    } else {
+        format!("{:+.3}s", ns / 1e9)
+    }
+}
+
 pub fn gnss(s: &StatusSnapshot) -> String {
     let Some(g) = &s.gnss else {
         return "No receiver configured ([refclock] kind = \"none\").\n".to_owned();
@@ -139,6 +227,20 @@ pub fn nts(s: &StatusSnapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_read_like_chronyc() {
+        let text = sources(&stratum1_web::snapshot::example());
+        assert!(text.contains("* nts.netnod.se"), "{text}");
+        assert!(text.contains("377"), "reach in octal: {text}");
+        assert!(text.contains("-41.0us"), "{text}");
+        assert!(text.contains("Integrity           : consistent"), "{text}");
+        let mut none = stratum1_web::snapshot::example();
+        none.sources.clear();
+        none.integrity = Default::default();
+        assert!(sources(&none).contains("No upstream sources configured"));
+        assert!(sources(&none).contains("unchecked"));
+    }
     use stratum1_web::snapshot::example;
 
     #[test]

@@ -42,6 +42,11 @@ pub fn tls_config(ca_file: &Path) -> io::Result<Arc<ClientConfig>> {
         let cert = cert.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         roots.add(cert).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     }
+    tls_config_with_roots(roots)
+}
+
+/// A TLS 1.3 client configuration for NTS-KE trusting `roots`.
+pub fn tls_config_with_roots(roots: RootCertStore) -> io::Result<Arc<ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])

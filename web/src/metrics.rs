@@ -27,12 +27,13 @@ pub fn render(s: &StatusSnapshot) -> String {
         gauge("stratum1_uptime_seconds", "Seconds since stratum1d started.", s.uptime_s as f64),
         MetricFamily {
             name: "stratum1_state",
-            help: "Overall state: 1 for the current one (LOCKED, HOLDOVER, NO_FIX, UNSYNCHRONISED).",
+            help: "Overall state: 1 for the current one (LOCKED, HOLDOVER, NO_FIX, NETWORK, UNSYNCHRONISED).",
             kind: MetricKind::Gauge,
             samples: [
                 OverallState::Locked,
                 OverallState::Holdover,
                 OverallState::NoFix,
+                OverallState::Network,
                 OverallState::Unsynchronised,
             ]
             .into_iter()
@@ -171,7 +172,109 @@ pub fn render(s: &StatusSnapshot) -> String {
             ));
         }
     }
+    families.extend(source_families(s));
     encode_openmetrics(&families)
+}
+
+/// Families for the upstream sources and the integrity guard.
+fn source_families(s: &StatusSnapshot) -> Vec<MetricFamily<'_>> {
+    let per_source =
+        |name, help, kind, value: &dyn Fn(&crate::snapshot::SourceView) -> Option<f64>| MetricFamily {
+            name,
+            help,
+            kind,
+            samples: s
+                .sources
+                .iter()
+                .filter_map(|v| {
+                    value(v).map(|x| (vec![("address", v.address.as_str()), ("mode", v.mode.as_str())], x))
+                })
+                .collect(),
+        };
+    let i = &s.integrity;
+    let mut families = vec![
+        MetricFamily {
+            name: "stratum1_integrity_state",
+            help: "Whether the receiver agrees with authenticated network time: 1 for the current state.",
+            kind: MetricKind::Gauge,
+            samples: ["consistent", "gnss-disagrees", "unchecked"]
+                .into_iter()
+                .map(|state| (vec![("state", state)], f64::from(u8::from(i.state == state))))
+                .collect(),
+        },
+        MetricFamily {
+            name: "stratum1_integrity_receiver_samples_unfollowed",
+            help: "Receiver samples kept from the discipline while the receiver was distrusted.",
+            kind: MetricKind::Counter,
+            samples: vec![(vec![], i.samples_unfollowed as f64)],
+        },
+    ];
+    if let (Some(d), Some(a)) = (i.disagreement_ns, i.allowance_ns) {
+        families.push(MetricFamily {
+            name: "stratum1_integrity_disagreement_seconds",
+            help: "Network time minus the receiver's time at the last comparison.",
+            kind: MetricKind::Gauge,
+            samples: vec![(vec![], d * 1e-9)],
+        });
+        families.push(MetricFamily {
+            name: "stratum1_integrity_allowance_seconds",
+            help: "How far the receiver may be from network time before it is distrusted.",
+            kind: MetricKind::Gauge,
+            samples: vec![(vec![], a * 1e-9)],
+        });
+    }
+    if !s.sources.is_empty() {
+        families.extend([
+            per_source(
+                "stratum1_source_reachable",
+                "1 when the source answered within its last eight polls.",
+                MetricKind::Gauge,
+                &|v| Some(f64::from(u8::from(v.reachable))),
+            ),
+            per_source(
+                "stratum1_source_selected",
+                "1 when the source is part of the network estimate.",
+                MetricKind::Gauge,
+                &|v| Some(f64::from(u8::from(v.selected))),
+            ),
+            per_source(
+                "stratum1_source_offset_seconds",
+                "Our clock minus the source's.",
+                MetricKind::Gauge,
+                &|v| v.offset_ns.map(|x| x * 1e-9),
+            ),
+            per_source(
+                "stratum1_source_delay_seconds",
+                "Round-trip delay to the source.",
+                MetricKind::Gauge,
+                &|v| v.delay_ns.map(|x| x * 1e-9),
+            ),
+            per_source(
+                "stratum1_source_root_distance_seconds",
+                "The source's root distance as we see it.",
+                MetricKind::Gauge,
+                &|v| v.root_distance_ns.map(|x| x * 1e-9),
+            ),
+            per_source("stratum1_source_polls", "Requests sent to the source.", MetricKind::Counter, &|v| {
+                Some(v.polls as f64)
+            }),
+        ]);
+        families.push(MetricFamily {
+            name: "stratum1_source_bad_answers",
+            help: "Answers from the source that were not used, by reason.",
+            kind: MetricKind::Counter,
+            samples: s
+                .sources
+                .iter()
+                .flat_map(|v| {
+                    v.bad_answers.iter().map(move |(reason, n)| {
+                        (vec![("address", v.address.as_str()), ("reason", reason.as_str())], *n as f64)
+                    })
+                })
+                .collect(),
+        });
+    }
+    families
 }
 
 fn state_name(state: OverallState) -> &'static str {
@@ -179,6 +282,7 @@ fn state_name(state: OverallState) -> &'static str {
         OverallState::Locked => "LOCKED",
         OverallState::Holdover => "HOLDOVER",
         OverallState::NoFix => "NO_FIX",
+        OverallState::Network => "NETWORK",
         OverallState::Unsynchronised => "UNSYNCHRONISED",
     }
 }

@@ -170,7 +170,7 @@ pub fn render(s: &StatusSnapshot) -> String {
         s,
         state_class: match s.state {
             OverallState::Locked => "ok",
-            OverallState::Holdover => "warn",
+            OverallState::Holdover | OverallState::Network => "warn",
             OverallState::NoFix | OverallState::Unsynchronised => "bad",
         },
         rows_time,

@@ -13,6 +13,8 @@ pub enum OverallState {
     Holdover,
     /// The receiver has no usable fix (and the clock is not locked).
     NoFix,
+    /// No usable receiver: serving the upstream sources' time, one stratum below them.
+    Network,
     /// Not serving usable time: stratum 16, leap indicator 3.
     Unsynchronised,
 }
@@ -23,6 +25,7 @@ impl OverallState {
             OverallState::Locked => "LOCKED",
             OverallState::Holdover => "HOLDOVER",
             OverallState::NoFix => "NO FIX",
+            OverallState::Network => "NETWORK",
             OverallState::Unsynchronised => "UNSYNCHRONISED",
         }
     }
@@ -43,6 +46,71 @@ pub struct StatusSnapshot {
     /// Per-minute offset and frequency, oldest first (up to a day).
     pub history: Vec<HistoryPoint>,
     pub process: ProcessView,
+    /// Upstream servers (`[[source]]`), in configuration order.
+    #[serde(default)]
+    pub sources: Vec<SourceView>,
+    #[serde(default)]
+    pub integrity: IntegrityView,
+}
+
+/// One upstream server, as `chronyc sources` shows it. Offsets: our clock minus the source's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceView {
+    pub address: String,
+    /// `nts` or `server` (plain NTP).
+    pub mode: String,
+    /// Answered usefully within the last eight polls.
+    pub reachable: bool,
+    /// The reachability register, as chronyc's octal `Reach`.
+    pub reach: u8,
+    pub stratum: Option<u8>,
+    pub offset_ns: Option<f64>,
+    pub delay_ns: Option<f64>,
+    pub root_distance_ns: Option<f64>,
+    /// NTS: its answers are authenticated (plain NTP never is).
+    pub authenticated: bool,
+    /// Counts toward integrity and fallback (NTS by default, plain NTP with `trust = true`).
+    pub trusted: bool,
+    /// Survived falseticker rejection and is part of the network estimate.
+    pub selected: bool,
+    pub polls: u64,
+    pub answers: u64,
+    /// Answers not used, by reason (wrong_origin, kiss_of_death, bad_authentication, ...).
+    pub bad_answers: Vec<(String, u64)>,
+    pub last_error: Option<String>,
+}
+
+/// Whether the receiver agrees with authenticated network time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntegrityView {
+    /// `consistent`, `gnss-disagrees` or `unchecked`.
+    pub state: String,
+    /// Network time minus the receiver's time at the last comparison.
+    pub disagreement_ns: Option<f64>,
+    /// How far they may differ: both bounds plus the asymmetry allowance.
+    pub allowance_ns: Option<f64>,
+    pub asymmetry_allowance_ns: f64,
+    /// Our clock minus network time, and its bound, from the selected sources.
+    pub network_offset_ns: Option<f64>,
+    pub network_bound_ns: Option<f64>,
+    pub sources_selected: usize,
+    /// Receiver samples kept from the discipline while it was distrusted.
+    pub samples_unfollowed: u64,
+}
+
+impl Default for IntegrityView {
+    fn default() -> Self {
+        IntegrityView {
+            state: "unchecked".into(),
+            disagreement_ns: None,
+            allowance_ns: None,
+            asymmetry_allowance_ns: 0.0,
+            network_offset_ns: None,
+            network_bound_ns: None,
+            sources_selected: 0,
+            samples_unfollowed: 0,
+        }
+    }
 }
 
 /// Who the daemon runs as: an operator checks that it holds only what it needs.
@@ -268,6 +336,33 @@ pub fn example() -> StatusSnapshot {
             user: "stratum1".into(),
             uid: 998,
             capabilities: vec!["CAP_NET_BIND_SERVICE".into(), "CAP_SYS_TIME".into()],
+        },
+        sources: vec![SourceView {
+            address: "nts.netnod.se".into(),
+            mode: "nts".into(),
+            reachable: true,
+            reach: 0o377,
+            stratum: Some(1),
+            offset_ns: Some(-41_000.0),
+            delay_ns: Some(8_200_000.0),
+            root_distance_ns: Some(4_300_000.0),
+            authenticated: true,
+            trusted: true,
+            selected: true,
+            polls: 40,
+            answers: 40,
+            bad_answers: vec![],
+            last_error: None,
+        }],
+        integrity: IntegrityView {
+            state: "consistent".into(),
+            disagreement_ns: Some(41_229.0),
+            allowance_ns: Some(4_402_000.0),
+            asymmetry_allowance_ns: 100_000.0,
+            network_offset_ns: Some(-41_000.0),
+            network_bound_ns: Some(4_300_000.0),
+            sources_selected: 1,
+            samples_unfollowed: 0,
         },
         history: (0..120)
             .map(|i| HistoryPoint {

@@ -20,6 +20,9 @@ pub struct SimConfig {
     pub fix_loss: (u32, u32),
     /// From the `.0`-th second on, label every second `.1` seconds off (0 = never).
     pub label_jump: (u32, i64),
+    /// From the `.0`-th second on (0 = never), every edge comes `.1` ns later per second
+    /// elapsed since: a spoofer walking the time away slowly enough to stay paired.
+    pub spoof_pull: (u32, f64),
     pub seed: u64,
 }
 
@@ -32,6 +35,7 @@ impl Default for SimConfig {
             pps: true,
             fix_loss: (0, 0),
             label_jump: (0, 0),
+            spoof_pull: (0, 0.0),
             seed: 1,
         }
     }
@@ -72,7 +76,13 @@ impl Scenario {
         } else {
             0
         };
-        let edge_jitter_ns = on_time_jitter_ns + late_ns;
+        let (pull_at, pull_ns_per_s) = self.config.spoof_pull;
+        let pulled_ns = if pull_at > 0 && elapsed >= pull_at {
+            (f64::from(elapsed - pull_at) * pull_ns_per_s).round() as i64
+        } else {
+            0
+        };
+        let edge_jitter_ns = on_time_jitter_ns + late_ns + pulled_ns;
         let (low, high) = self.config.nmea_latency_ms;
         let nmea_latency_ns = self.rng.uniform(i64::from(low), i64::from(high.max(low))) * 1_000_000;
         let (every, lasting) = self.config.fix_loss;
@@ -129,6 +139,22 @@ mod tests {
         let fixes: Vec<bool> = (0..25).map(|s| scenario.second(s).report.fix).collect();
         let lost: Vec<usize> = fixes.iter().enumerate().filter(|(_, f)| !**f).map(|(i, _)| i).collect();
         assert_eq!(lost, vec![10, 11, 12, 20, 21, 22]);
+    }
+
+    #[test]
+    fn a_spoofer_pulls_the_edges_steadily_from_the_configured_second() {
+        let config = SimConfig {
+            spoof_pull: (10, 1_000.0),
+            pps_jitter_ns: 0,
+            late_edges: (0.0, 0),
+            ..SimConfig::default()
+        };
+        let mut scenario = Scenario::new(config);
+        let edges: Vec<i64> = (0..30).map(|s| scenario.second(s).edge_jitter_ns.unwrap()).collect();
+        assert_eq!(edges[9], 0);
+        assert_eq!(edges[10], 0);
+        assert_eq!(edges[20], 10_000);
+        assert_eq!(edges[29], 19_000);
     }
 
     #[test]

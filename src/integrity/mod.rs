@@ -1,0 +1,10 @@
+//! Trust the receiver only as far as authenticated network time agrees: the receiver's claim
+//! ([`claim`]) against the network estimate, judged by the [`guard`].
+
+pub mod claim;
+pub mod guard;
+pub mod witness;
+
+pub use claim::{RecentSamples, SampleBounds};
+pub use guard::{Comparison, GnssClaim, GuardConfig, IntegrityGuard, IntegrityState, Transition};
+pub use witness::{IntegrityReport, Witness};

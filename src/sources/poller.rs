@@ -1,0 +1,402 @@
+//! The pollers (shell): one thread per upstream source, sending a request at each poll and
+//! reporting what came back as [`SourceEvent`]s. NTS sources run key establishment first
+//! (again when the cookies run out or the server answers NTSN). Everything is judged by the
+//! pure code: [`read_answer`] for the header, the NTS module for the authenticator.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
+
+use super::measurement::{read_answer, BadAnswer, SentRequest};
+use super::upstreams::{SourceEvent, SourceMode};
+use crate::clock::filter::Nanos;
+use crate::ntp::packet::ReferenceId;
+use crate::ntp::timestamp::NtpTimestamp;
+use crate::nts::aead::AeadAlgorithm;
+use crate::nts::client::{tls_config, KeConnection, KeSession};
+use crate::nts::ntp_auth::{client_read_response, client_request};
+
+/// Reads the clock the daemon serves (the steered one), ns since the Unix epoch.
+pub type ClockReader = Arc<dyn Fn() -> Nanos + Send + Sync>;
+/// Where a poller's events go: the source's index and the event.
+pub type EventSink = Arc<dyn Fn(usize, SourceEvent) + Send + Sync>;
+
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
+const KE_TIMEOUT: Duration = Duration::from_secs(5);
+/// An answer taking longer than this is not time.
+const MAX_DELAY_NS: f64 = 1e9;
+/// Cookies a client keeps (RFC 8915 §5.7: as many as the server gave at first, 8).
+const COOKIES_WANTED: usize = 8;
+/// Initial-burst requests (chrony's `iburst`: four, two seconds apart at most).
+const BURST: u32 = 4;
+/// Good answers in a row before the interval doubles.
+const STABLE_ANSWERS: u32 = 8;
+
+#[derive(Clone, Debug)]
+pub struct PollerConfig {
+    pub index: usize,
+    pub mode: SourceMode,
+    /// `host[:port]`: the NTS-KE server for NTS (port 4460), the NTP server otherwise (123).
+    pub address: String,
+    pub certificate_authority: Option<PathBuf>,
+    /// log2 seconds.
+    pub poll_min: i8,
+    pub poll_max: i8,
+    pub iburst: bool,
+}
+
+pub struct Pollers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pollers {
+    pub fn start(configs: Vec<PollerConfig>, clock: ClockReader, sink: EventSink) -> io::Result<Pollers> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for config in configs {
+            let tls = match (config.mode, &config.certificate_authority) {
+                (SourceMode::Nts, Some(ca)) => Some(tls_config(ca)?),
+                (SourceMode::Nts, None) => Some(system_tls_config()?),
+                (SourceMode::Server, _) => None,
+            };
+            let poller = Poller {
+                config,
+                tls,
+                clock: clock.clone(),
+                sink: sink.clone(),
+                stop: stop.clone(),
+                session: None,
+            };
+            let name = format!("source-{}", poller.config.index);
+            threads.push(std::thread::Builder::new().name(name).spawn(move || poller.run())?);
+        }
+        Ok(Pollers { stop, threads })
+    }
+
+    pub fn shutdown(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            if t.join().is_err() {
+                tracing::error!("a source poller panicked");
+            }
+        }
+    }
+}
+
+/// The system's trusted roots (Debian's `ca-certificates`), for NTS sources without a
+/// `certificate-authority`.
+fn system_tls_config() -> io::Result<Arc<ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for cert in found.certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no system CA certificates for NTS sources (install ca-certificates, or set certificate-authority)",
+        ));
+    }
+    crate::nts::client::tls_config_with_roots(roots)
+}
+
+struct NtsSession {
+    ke: KeSession,
+    target: SocketAddr,
+}
+
+struct Poller {
+    config: PollerConfig,
+    tls: Option<Arc<ClientConfig>>,
+    clock: ClockReader,
+    sink: EventSink,
+    stop: Arc<AtomicBool>,
+    session: Option<NtsSession>,
+}
+
+/// How one poll ended, for the interval.
+enum Outcome {
+    Good,
+    Bad,
+    /// Told to slow down (RATE) or go away (DENY, RSTR).
+    SlowDown,
+    GoAway,
+}
+
+impl Poller {
+    fn emit(&self, event: SourceEvent) {
+        (self.sink)(self.config.index, event);
+    }
+
+    fn run(mut self) {
+        let mut log2 = self.config.poll_min;
+        let mut burst = if self.config.iburst { BURST } else { 0 };
+        let mut good_in_a_row = 0;
+        while !self.stop.load(Ordering::Relaxed) {
+            let outcome = self.poll(log2);
+            match outcome {
+                Outcome::Good => good_in_a_row += 1,
+                Outcome::Bad => good_in_a_row = 0,
+                Outcome::SlowDown => log2 = (log2 + 1).min(self.config.poll_max),
+                Outcome::GoAway => {
+                    tracing::warn!(
+                        "source {}: the server refused us (kiss-o'-death); polling stops",
+                        self.config.address
+                    );
+                    return;
+                }
+            }
+            if good_in_a_row >= STABLE_ANSWERS && log2 < self.config.poll_max {
+                log2 += 1;
+                good_in_a_row = 0;
+            }
+            let interval = if burst > 0 {
+                burst -= 1;
+                poll_interval(self.config.poll_min).min(Duration::from_secs(2))
+            } else {
+                poll_interval(log2)
+            };
+            self.sleep(interval);
+        }
+    }
+
+    fn sleep(&self, total: Duration) {
+        let until = Instant::now() + total;
+        while !self.stop.load(Ordering::Relaxed) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
+    }
+
+    fn poll(&mut self, log2: i8) -> Outcome {
+        match self.config.mode {
+            SourceMode::Server => match resolve(&self.config.address, 123) {
+                Ok(target) => self.exchange(target, log2, None),
+                Err(e) => {
+                    self.emit(SourceEvent::Polled);
+                    self.emit(SourceEvent::KeyExchange(Err(format!("cannot resolve: {e}"))));
+                    Outcome::Bad
+                }
+            },
+            SourceMode::Nts => {
+                if !self.session.as_ref().is_some_and(|s| !s.ke.cookies.is_empty()) {
+                    self.session = None;
+                    match self.key_exchange() {
+                        Ok(session) => {
+                            self.emit(SourceEvent::KeyExchange(Ok(session.ke.cookies.len())));
+                            self.session = Some(session);
+                        }
+                        Err(e) => {
+                            self.emit(SourceEvent::Polled);
+                            self.emit(SourceEvent::KeyExchange(Err(e.to_string())));
+                            return Outcome::Bad;
+                        }
+                    }
+                }
+                let target = self.session.as_ref().map(|s| s.target);
+                match target {
+                    Some(target) => self.exchange(target, log2, Some(())),
+                    None => Outcome::Bad,
+                }
+            }
+        }
+    }
+
+    fn key_exchange(&self) -> io::Result<NtsSession> {
+        let tls = self.tls.clone().ok_or_else(|| io::Error::other("no TLS configuration"))?;
+        let ke_addr = resolve(&self.config.address, 4460)?;
+        let host = host_of(&self.config.address);
+        let ke = KeConnection::connect(tls, ke_addr, host, KE_TIMEOUT)?
+            .establish(&[AeadAlgorithm::AesSivCmac256, AeadAlgorithm::Aes128GcmSiv])?;
+        if ke.cookies.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "the server gave no cookies"));
+        }
+        let ntp_host = ke.ntp_server.clone().unwrap_or_else(|| host.to_owned());
+        let target = resolve(&ntp_host, ke.ntp_port.unwrap_or(123))?;
+        Ok(NtsSession { ke, target })
+    }
+
+    /// One request and its answer; `nts` when the request is to carry NTS fields.
+    fn exchange(&mut self, target: SocketAddr, log2: i8, nts: Option<()>) -> Outcome {
+        self.emit(SourceEvent::Polled);
+        let socket = match connected_socket(target) {
+            Ok(s) => s,
+            Err(e) => {
+                self.emit(SourceEvent::KeyExchange(Err(format!("socket: {e}"))));
+                return Outcome::Bad;
+            }
+        };
+        let mut random = [0u8; 8 + 32 + 16];
+        if getrandom::getrandom(&mut random).is_err() {
+            return Outcome::Bad;
+        }
+        let transmit = NtpTimestamp::from_be_bytes(random[..8].try_into().unwrap_or_default());
+        let mut sent = SentRequest { transmit, sent_at: 0 };
+        let header = sent.header(log2);
+        let mut unique_id = [0u8; 32];
+        unique_id.copy_from_slice(&random[8..40]);
+        let datagram = match (nts, self.session.as_mut()) {
+            (Some(()), Some(session)) => {
+                let Some(cookie) = session.ke.cookies.pop() else { return Outcome::Bad };
+                let placeholders = COOKIES_WANTED.saturating_sub(session.ke.cookies.len() + 1);
+                let nonce = &random[40..40 + session.ke.algorithm.nonce_len().min(16)];
+                client_request(&header, &unique_id, &cookie, placeholders, &session.ke.c2s, nonce)
+            }
+            _ => header.to_vec(),
+        };
+        sent.sent_at = (self.clock)();
+        if let Err(e) = socket.send(&datagram) {
+            self.emit(SourceEvent::KeyExchange(Err(format!("send: {e}"))));
+            return Outcome::Bad;
+        }
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let mut buffer = [0u8; 2048];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+                self.emit(SourceEvent::NoAnswer);
+                return Outcome::Bad;
+            }
+            let n = match socket.recv(&mut buffer) {
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+                // ICMP port unreachable and the like: nobody is there.
+                Err(_) => {
+                    self.emit(SourceEvent::NoAnswer);
+                    return Outcome::Bad;
+                }
+            };
+            let received_at = (self.clock)();
+            let answer = &buffer[..n];
+            match self.judge(answer, &sent, received_at, &unique_id, nts.is_some()) {
+                Ok(event) => {
+                    self.emit(event);
+                    return Outcome::Good;
+                }
+                Err(BadAnswer::KissOfDeath(code)) => {
+                    self.emit(SourceEvent::Bad(BadAnswer::KissOfDeath(code)));
+                    let code = ReferenceId(code);
+                    return if code == ReferenceId::NTSN {
+                        // The server no longer knows our cookies: key establishment again.
+                        self.session = None;
+                        Outcome::Bad
+                    } else if code == ReferenceId::RATE {
+                        Outcome::SlowDown
+                    } else if code == ReferenceId::DENY || code.0 == *b"RSTR" {
+                        Outcome::GoAway
+                    } else {
+                        Outcome::Bad
+                    };
+                }
+                // A forged or stray datagram: counted, and the real answer still awaited.
+                Err(reason) => self.emit(SourceEvent::Bad(reason)),
+            }
+        }
+    }
+
+    fn judge(
+        &mut self,
+        answer: &[u8],
+        sent: &SentRequest,
+        received_at: Nanos,
+        unique_id: &[u8; 32],
+        nts: bool,
+    ) -> Result<SourceEvent, BadAnswer> {
+        let measurement = read_answer(answer, sent, received_at, MAX_DELAY_NS);
+        if !nts {
+            return measurement.map(SourceEvent::Answer);
+        }
+        // A kiss-o'-death is unauthenticated by design (RFC 8915 §5.7); only its code is used.
+        if let Err(BadAnswer::KissOfDeath(code)) = measurement {
+            return Err(BadAnswer::KissOfDeath(code));
+        }
+        let session = self.session.as_mut().ok_or(BadAnswer::BadAuthentication)?;
+        let view = client_read_response(answer, &session.ke.s2c).ok_or(BadAnswer::BadAuthentication)?;
+        if view.unique_id != unique_id {
+            return Err(BadAnswer::BadAuthentication);
+        }
+        let measurement = measurement?;
+        for cookie in view.cookies {
+            if session.ke.cookies.len() < COOKIES_WANTED {
+                session.ke.cookies.push(cookie);
+            }
+        }
+        Ok(SourceEvent::Answer(measurement))
+    }
+}
+
+fn poll_interval(log2: i8) -> Duration {
+    Duration::from_secs_f64(2f64.powi(i32::from(log2)))
+}
+
+fn connected_socket(target: SocketAddr) -> io::Result<UdpSocket> {
+    let local: SocketAddr = if target.is_ipv6() { "[::]:0".parse() } else { "0.0.0.0:0".parse() }
+        .map_err(|_| io::Error::other("bad local address"))?;
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(target)?;
+    Ok(socket)
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port` with `default_port`, resolved to its first address.
+pub fn resolve(address: &str, default_port: u16) -> io::Result<SocketAddr> {
+    let with_port = if address.parse::<SocketAddr>().is_ok() {
+        address.to_owned()
+    } else if address.starts_with('[') || address.matches(':').count() > 1 {
+        let bare = address.trim_start_matches('[').trim_end_matches(']');
+        format!("[{bare}]:{default_port}")
+    } else if address.contains(':') {
+        address.to_owned()
+    } else {
+        format!("{address}:{default_port}")
+    };
+    with_port
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{address}: no address")))
+}
+
+/// The host part of `host[:port]`, for the TLS server name.
+pub fn host_of(address: &str) -> &str {
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => host,
+        _ => address,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_with_and_without_ports() {
+        assert_eq!(resolve("127.0.0.1", 123).unwrap(), "127.0.0.1:123".parse().unwrap());
+        assert_eq!(resolve("127.0.0.1:4461", 123).unwrap(), "127.0.0.1:4461".parse().unwrap());
+        assert_eq!(resolve("[::1]", 4460).unwrap(), "[::1]:4460".parse().unwrap());
+        assert_eq!(resolve("::1", 4460).unwrap(), "[::1]:4460".parse().unwrap());
+        assert_eq!(resolve("[::1]:99", 4460).unwrap(), "[::1]:99".parse().unwrap());
+        assert_eq!(host_of("nts.example.net:4460"), "nts.example.net");
+        assert_eq!(host_of("nts.example.net"), "nts.example.net");
+        assert_eq!(host_of("[::1]:4460"), "::1");
+        assert_eq!(host_of("::1"), "::1");
+    }
+
+    #[test]
+    fn intervals_are_powers_of_two() {
+        assert_eq!(poll_interval(0), Duration::from_secs(1));
+        assert_eq!(poll_interval(4), Duration::from_secs(16));
+        assert_eq!(poll_interval(-1), Duration::from_millis(500));
+    }
+}
