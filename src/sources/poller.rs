@@ -62,9 +62,19 @@ impl Pollers {
         let mut threads = Vec::new();
         for config in configs {
             let tls = match (config.mode, &config.certificate_authority) {
-                (SourceMode::Nts, Some(ca)) => Some(tls_config(ca)?),
-                (SourceMode::Nts, None) => Some(system_tls_config()?),
+                (SourceMode::Nts, Some(ca)) => Some(tls_config(ca)),
+                (SourceMode::Nts, None) => Some(system_tls_config()),
                 (SourceMode::Server, _) => None,
+            };
+            // A source without usable CAs is shown with the reason; the daemon still serves.
+            let tls = match tls {
+                Some(Err(e)) => {
+                    tracing::error!("source {}: {e}; it is not polled", config.address);
+                    sink(config.index, SourceEvent::KeyExchange(Err(e.to_string())));
+                    continue;
+                }
+                Some(Ok(tls)) => Some(tls),
+                None => None,
             };
             let poller = Poller {
                 config,
