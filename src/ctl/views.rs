@@ -48,8 +48,8 @@ pub fn sources(s: &StatusSnapshot) -> String {
     } else {
         let _ = writeln!(
             out,
-            "  {:<32} {:<6} {:>2} {:>4} {:>12} {:>10} {:>11}  {}",
-            "Address", "Mode", "St", "Reach", "Offset", "Delay", "Distance", "Note"
+            "  {:<32} {:<6} {:>2} {:>4} {:>12} {:>10} {:>11}  Note",
+            "Address", "Mode", "St", "Reach", "Offset", "Delay", "Distance"
         );
         for v in &s.sources {
             let mark = if v.selected {

@@ -138,7 +138,7 @@ impl IntegrityGuard {
             }
             return self.transition(before, None);
         };
-        let Some(claim) = claim else { return None };
+        let claim = claim?;
         let comparison = Comparison {
             at: now,
             disagreement_ns: claim.offset_ns - network.offset_ns,
