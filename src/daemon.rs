@@ -24,21 +24,22 @@ use crate::state::SharedServedClock;
 use crate::status::{NtsSources, StatusSources};
 use stratum1_web::server::WebServer;
 
+/// The running services. Every one is optional so that a daemon that failed half-way through
+/// [`Daemon::start`] is unwound by dropping it: whatever started is stopped, in order.
 pub struct Daemon {
-    udp: UdpService,
-    xdp: Option<XdpService>,
-    clock_task: ClockTask,
     stop: Arc<AtomicBool>,
     counters: Arc<ServerCounters>,
+    clock_task: Option<ClockTask>,
+    udp: Option<UdpService>,
+    xdp: Option<XdpService>,
     gnss: Option<GnssTask>,
     nts: Option<NtsService>,
-    sources: Pollers,
+    sources: Option<Pollers>,
     web: Option<WebServer>,
 }
 
 impl Daemon {
     pub fn start(config: &Config) -> io::Result<Daemon> {
-        let stop = Arc::new(AtomicBool::new(false));
         let precision = precision_from_step(system::measure_reading_step());
         let clock = Arc::new(SharedServedClock::new(observe_only_state(
             config.clock.local_stratum,
@@ -57,6 +58,36 @@ impl Daemon {
             precision,
             witness,
         )?;
+        let clock_link = ClockLink {
+            samples: clock_task.sample_sink(),
+            steps: clock_task.steps(),
+            simulated: clock_task.simulated_clock(),
+            network: clock_task.network_time(),
+        };
+        let (clock_reader, source_sink) = (clock_task.clock_reader(), clock_task.source_sink());
+        let mut status_sources = StatusSources {
+            integrity: clock_task.integrity(),
+            started: std::time::Instant::now(),
+            served: clock.clone(),
+            clock: clock_task.status(),
+            history: clock_task.history(),
+            gnss: None,
+            ntp: Arc::default(),
+            nts: None,
+            steps: clock_task.steps(),
+            rates: Default::default(),
+        };
+        let mut daemon = Daemon {
+            stop: Arc::new(AtomicBool::new(false)),
+            counters: status_sources.ntp.clone(),
+            clock_task: Some(clock_task),
+            udp: None,
+            xdp: None,
+            gnss: None,
+            nts: None,
+            sources: None,
+            web: None,
+        };
 
         let rate_config = &config.ntp.rate_limit;
         let rate = rate_config.enabled.then(|| {
@@ -67,36 +98,21 @@ impl Daemon {
             rate,
             nts: prepared_nts.as_ref().map(|p| p.policy(config.nts.require)),
         });
-        let counters = Arc::new(ServerCounters::default());
         let shared = Shared {
             server,
             clock: clock.clone(),
-            counters: counters.clone(),
-            stop: stop.clone(),
+            counters: daemon.counters.clone(),
+            stop: daemon.stop.clone(),
             coalesce: Duration::from_micros(config.ntp.coalesce_us),
         };
         let workers = config.ntp.worker_count();
-        let udp = match UdpService::start(&config.ntp.listen, workers, shared.clone()) {
-            Ok(udp) => udp,
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                clock_task.shutdown();
-                return Err(e);
-            }
-        };
+        let udp = daemon.udp.insert(UdpService::start(&config.ntp.listen, workers, shared.clone())?);
         for addr in &udp.local_addrs {
             // Tests read this line to learn ephemeral ports: keep its shape.
             tracing::info!("serving NTP on udp://{addr} ({workers} workers)");
         }
-        let xdp = match start_xdp(config.ntp.xdp_interface.as_deref(), &udp.local_addrs, shared) {
-            Ok(xdp) => xdp,
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                udp.join();
-                clock_task.shutdown();
-                return Err(e);
-            }
-        };
+        let ntp_addrs = udp.local_addrs.clone();
+        daemon.xdp = start_xdp(config.ntp.xdp_interface.as_deref(), &ntp_addrs, shared)?;
         let announced = clock.get();
         tracing::info!(
             "clock: {}; announcing stratum {} refid {}, precision 2^{}",
@@ -110,61 +126,19 @@ impl Daemon {
             String::from_utf8_lossy(&announced.reference_id.0).trim_end_matches('\0'),
             announced.precision
         );
-        let clock_link = ClockLink {
-            samples: clock_task.sample_sink(),
-            steps: clock_task.steps(),
-            simulated: clock_task.simulated_clock(),
-            network: clock_task.network_time(),
-        };
-        let gnss = match GnssTask::start(&config.refclock, clock_link) {
-            Ok(gnss) => gnss,
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                udp.join();
-                if let Some(xdp) = xdp {
-                    xdp.join();
-                }
-                clock_task.shutdown();
-                return Err(e);
-            }
-        };
-        let nts = match prepared_nts.map(|p| p.start(&config.nts, &udp.local_addrs)).transpose() {
-            Ok(nts) => nts,
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                if let Some(gnss) = gnss {
-                    gnss.shutdown();
-                }
-                udp.join();
-                if let Some(xdp) = xdp {
-                    xdp.join();
-                }
-                clock_task.shutdown();
-                return Err(e);
-            }
-        };
-        if let Some(nts) = &nts {
-            announce_nts(nts, &udp.local_addrs, config.nts.require);
+        daemon.gnss = GnssTask::start(&config.refclock, clock_link)?;
+        status_sources.gnss = daemon.gnss.as_ref().map(GnssTask::status);
+        daemon.nts = prepared_nts.map(|p| p.start(&config.nts, &ntp_addrs)).transpose()?;
+        if let Some(nts) = &daemon.nts {
+            announce_nts(nts, &ntp_addrs, config.nts.require);
+            status_sources.nts = Some(NtsSources {
+                counters: nts.counters.clone(),
+                identity: nts.identity.clone(),
+                keys: nts.keys.clone(),
+            });
         }
         let pollers = config.source.iter().enumerate().map(|(i, s)| s.poller(i)).collect();
-        let sources = match Pollers::start(pollers, clock_task.clock_reader(), clock_task.source_sink()) {
-            Ok(p) => p,
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                if let Some(nts) = nts {
-                    nts.shutdown();
-                }
-                if let Some(gnss) = gnss {
-                    gnss.shutdown();
-                }
-                udp.join();
-                if let Some(xdp) = xdp {
-                    xdp.join();
-                }
-                clock_task.shutdown();
-                return Err(e);
-            }
-        };
+        daemon.sources = Some(Pollers::start(pollers, clock_reader, source_sink)?);
         for s in &config.source {
             tracing::info!(
                 "source {} ({}, {})",
@@ -177,23 +151,6 @@ impl Daemon {
                 }
             );
         }
-        let status_sources = StatusSources {
-            integrity: clock_task.integrity(),
-            started: std::time::Instant::now(),
-            served: clock.clone(),
-            clock: clock_task.status(),
-            history: clock_task.history(),
-            gnss: gnss.as_ref().map(GnssTask::status),
-            ntp: counters.clone(),
-            nts: nts.as_ref().map(|n| NtsSources {
-                counters: n.counters.clone(),
-                identity: n.identity.clone(),
-                keys: n.keys.clone(),
-            }),
-            steps: clock_task.steps(),
-            rates: Default::default(),
-        };
-        let mut daemon = Daemon { udp, xdp, clock_task, stop, counters, gnss, nts, sources, web: None };
         if config.web.enabled {
             let source: stratum1_web::server::SnapshotSource = Arc::new(move || status_sources.snapshot());
             let idle = Duration::from_secs(config.web.idle_timeout_s);
@@ -202,29 +159,29 @@ impl Daemon {
                 .as_ref()
                 .and_then(|n| n.ca_certificate.as_ref())
                 .and_then(|path| std::fs::read_to_string(path).ok());
-            let listeners: std::io::Result<Vec<_>> =
-                config.web.listen.iter().map(|a| crate::net::bind_tcp(*a, "the status page")).collect();
-            match listeners
-                .and_then(|l| WebServer::start(l, config.web.max_connections, idle, source, ca_pem))
-            {
-                Ok(web) => {
-                    for addr in &web.local_addrs {
-                        // Tests read this line to learn ephemeral ports: keep its shape.
-                        tracing::info!("serving the status page on http://{addr}/");
-                    }
-                    daemon.web = Some(web);
-                }
-                Err(e) => {
-                    daemon.shutdown();
-                    return Err(e);
-                }
+            let listeners = config
+                .web
+                .listen
+                .iter()
+                .map(|a| crate::net::bind_tcp(*a, "the status page"))
+                .collect::<io::Result<Vec<_>>>()?;
+            let web = daemon.web.insert(WebServer::start(
+                listeners,
+                config.web.max_connections,
+                idle,
+                source,
+                ca_pem,
+            )?);
+            for addr in &web.local_addrs {
+                // Tests read this line to learn ephemeral ports: keep its shape.
+                tracing::info!("serving the status page on http://{addr}/");
             }
         }
         Ok(daemon)
     }
 
     pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.udp.local_addrs
+        self.udp.as_ref().map_or(&[], |u| &u.local_addrs)
     }
 
     pub fn counters(&self) -> CountsSnapshot {
@@ -240,16 +197,24 @@ impl Daemon {
     }
 
     /// Stops every task and waits for them; returns the final counters.
-    pub fn shutdown(self) -> CountsSnapshot {
-        if let Some(web) = self.web {
+    pub fn shutdown(mut self) -> CountsSnapshot {
+        self.stop_all();
+        self.counters.snapshot()
+    }
+
+    /// Stops whatever is running, users of the clock first and the clock task last.
+    fn stop_all(&mut self) {
+        if let Some(web) = self.web.take() {
             web.shutdown();
         }
         self.stop.store(true, Ordering::Relaxed);
-        self.sources.shutdown();
-        if let Some(gnss) = self.gnss {
+        if let Some(sources) = self.sources.take() {
+            sources.shutdown();
+        }
+        if let Some(gnss) = self.gnss.take() {
             gnss.shutdown();
         }
-        if let Some(nts) = self.nts {
+        if let Some(nts) = self.nts.take() {
             let c = nts.counters.snapshot();
             tracing::info!(
                 "nts-ke counters: accepted={} refused={} no_common_algorithm={} handshake_failed={} timed_out={} over_capacity={}",
@@ -262,12 +227,22 @@ impl Daemon {
             );
             nts.shutdown();
         }
-        self.udp.join();
-        if let Some(xdp) = self.xdp {
+        if let Some(udp) = self.udp.take() {
+            udp.join();
+        }
+        if let Some(xdp) = self.xdp.take() {
             xdp.join();
         }
-        self.clock_task.shutdown();
-        self.counters.snapshot()
+        if let Some(clock_task) = self.clock_task.take() {
+            clock_task.shutdown();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    /// A daemon that failed to start, or one dropped without [`Daemon::shutdown`], stops cleanly.
+    fn drop(&mut self) {
+        self.stop_all();
     }
 }
 

@@ -8,21 +8,6 @@ use std::process::Command;
 
 use common::*;
 
-/// Observe-only host clock vouched for at stratum 10 (no lock to wait for), NTS with a
-/// throwaway CA. The helper gives the CA directory and KE port to this test alone.
-const NTS_CONFIG: &str = r#"
-[ntp]
-listen = ["127.0.0.1:0"]
-workers = 1
-[clock]
-mode = "observe-only"
-local-stratum = 10
-[nts]
-enabled = true
-listen = ["127.0.0.1:4460"]
-throwaway-ca-dir = "/tmp/stratum1-demo-ca"
-"#;
-
 fn counter(log: &str, name: &str) -> u64 {
     log.split(&format!("{name}="))
         .nth(1)
@@ -34,7 +19,7 @@ fn counter(log: &str, name: &str) -> u64 {
 #[test]
 fn chrony_completes_nts_against_our_daemon() {
     require("chronyd");
-    let daemon = RunningDaemon::start(NTS_CONFIG);
+    let daemon = RunningDaemon::start(&observe_only_nts_config(10));
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("chrony.conf");
     std::fs::write(
@@ -77,7 +62,7 @@ fn ntpsec_ntpd_completes_nts_in_its_own_namespaces() {
     let dir = tempfile::tempdir().unwrap();
     let ca_dir = dir.path().join("ca");
     // Inside the namespaces the ports are fixed: nothing else lives there.
-    let config = NTS_CONFIG
+    let config = observe_only_nts_config(10)
         .replace("127.0.0.1:0", "127.0.0.1:12300")
         .replace("/tmp/stratum1-demo-ca", &ca_dir.display().to_string());
     std::fs::write(dir.path().join("stratum1.toml"), config).unwrap();

@@ -131,20 +131,6 @@ fn start_chrony() -> ChronyServer {
     ChronyServer { child, ntp_port, ke_port, _dir: dir, ca }
 }
 
-/// An upstream stratum1d: observe-only host clock declared stratum 1, NTS with its own CA.
-const UPSTREAM: &str = r#"
-[ntp]
-listen = ["127.0.0.1:0"]
-workers = 1
-[clock]
-mode = "observe-only"
-local-stratum = 1
-[nts]
-enabled = true
-listen = ["127.0.0.1:4460"]
-throwaway-ca-dir = "/tmp/stratum1-demo-ca"
-"#;
-
 /// The demo (simulated receiver and clock) with `sources` appended, polling every second.
 fn demo_with(sources: &str, simulator_extra: &str) -> String {
     let demo = stratum1::config::EMBEDDED_DEFAULT
@@ -152,6 +138,19 @@ fn demo_with(sources: &str, simulator_extra: &str) -> String {
         .replace("listen = [\"127.0.0.1:4460\", \"[::1]:4460\"]", "listen = [\"127.0.0.1:4460\"]")
         .replace("late-pps-percent = 1.0", &format!("late-pps-percent = 1.0\n{simulator_extra}"));
     format!("{demo}\n{sources}")
+}
+
+/// A `[[source]]` polled every second: NTS to a KE port on localhost, trusting `ca`.
+fn nts_source(ke_port: u16, ca: &Path) -> String {
+    format!(
+        "[[source]]\nmode = \"nts\"\naddress = \"localhost:{ke_port}\"\ncertificate-authority = \"{}\"\npoll-min = 0\npoll-max = 0\n\n",
+        ca.display()
+    )
+}
+
+/// A trusted plain-NTP `[[source]]` on 127.0.0.1, polled every second.
+fn ntp_source(port: u16) -> String {
+    format!("[[source]]\nmode = \"server\"\naddress = \"127.0.0.1:{port}\"\ntrust = true\npoll-min = 0\npoll-max = 0\n\n")
 }
 
 fn status(daemon: &RunningDaemon) -> serde_json::Value {
@@ -181,36 +180,13 @@ fn wait_for(
 #[test]
 fn the_demo_with_chrony_and_stratum1d_upstreams_is_consistent() {
     let chrony = start_chrony();
-    let upstream = RunningDaemon::start(UPSTREAM);
-    let sources = format!(
-        r#"
-[[source]]
-mode = "nts"
-address = "localhost:{ke}"
-certificate-authority = "{ca}"
-poll-min = 0
-poll-max = 0
-
-[[source]]
-mode = "nts"
-address = "localhost:{up_ke}"
-certificate-authority = "{up_ca}"
-poll-min = 0
-poll-max = 0
-
-[[source]]
-mode = "server"
-address = "127.0.0.1:{ntp}"
-trust = true
-poll-min = 0
-poll-max = 0
-"#,
-        ke = chrony.ke_port,
-        ca = chrony.ca.display(),
-        up_ke = upstream.nts_ke[0].port(),
-        up_ca = upstream.dir().join("ca/ca.pem").display(),
-        ntp = chrony.ntp_port,
-    );
+    let upstream = RunningDaemon::start(&observe_only_nts_config(1));
+    let sources = [
+        nts_source(chrony.ke_port, &chrony.ca),
+        nts_source(upstream.nts_ke[0].port(), &upstream.dir().join("ca/ca.pem")),
+        ntp_source(chrony.ntp_port),
+    ]
+    .concat();
     let daemon = RunningDaemon::start(&demo_with(&sources, ""));
     let s = wait_for(&daemon, Duration::from_secs(90), "locked and consistent", |s| {
         s["state"] == "LOCKED"
@@ -245,19 +221,8 @@ poll-max = 0
 
 #[test]
 fn a_label_jump_is_flagged_by_the_network_and_unreachable_sources_leave_it_unchecked() {
-    let upstream = RunningDaemon::start(UPSTREAM);
-    let sources = format!(
-        r#"
-[[source]]
-mode = "nts"
-address = "localhost:{up_ke}"
-certificate-authority = "{up_ca}"
-poll-min = 0
-poll-max = 0
-"#,
-        up_ke = upstream.nts_ke[0].port(),
-        up_ca = upstream.dir().join("ca/ca.pem").display(),
-    );
+    let upstream = RunningDaemon::start(&observe_only_nts_config(1));
+    let sources = nts_source(upstream.nts_ke[0].port(), &upstream.dir().join("ca/ca.pem"));
     let daemon = RunningDaemon::start(&demo_with(&sources, "label-jump-at-s = 45\nlabel-jump-by-s = 1"));
     wait_for(&daemon, Duration::from_secs(44), "consistent before the jump", |s| {
         s["integrity"]["state"] == "consistent"
@@ -275,10 +240,7 @@ poll-max = 0
     assert!(s["clock"]["simulated_true_error_ns"].as_f64().unwrap().abs() < 1e6, "{s:#}");
 
     // No source reachable: unchecked, and the receiver is followed.
-    let unreachable = format!(
-        "[[source]]\nmode = \"server\"\naddress = \"127.0.0.1:{}\"\ntrust = true\npoll-min = 0\npoll-max = 0\n",
-        free_udp_port()
-    );
+    let unreachable = ntp_source(free_udp_port());
     let alone = RunningDaemon::start(&demo_with(&unreachable, ""));
     let s = wait_for(&alone, Duration::from_secs(90), "locked, unchecked", |s| s["state"] == "LOCKED");
     assert_eq!(s["integrity"]["state"], "unchecked");

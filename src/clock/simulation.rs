@@ -14,7 +14,6 @@ use super::filter::Nanos;
 use super::oscillator::{Oscillator, OscillatorConfig};
 use super::sim_clock::SimulatedClock;
 use crate::integrity::{GuardConfig, IntegrityState, SampleBounds, Witness};
-use crate::ntp::packet::{LeapIndicator, ReferenceId};
 use crate::sources::{Measurement, SourceEvent, SourceInfo, SourceMode};
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
@@ -156,17 +155,11 @@ impl Simulation {
             self.witness.on_source(0, SourceEvent::Polled, arrived, bounds);
             let silent = network.outages.iter().any(|&(from, to)| (from..to).contains(&elapsed));
             if !silent {
-                let answer = SourceEvent::Answer(Measurement {
-                    at: arrived,
-                    offset_ns: self.clock.error_at(at) + network.path_error_ns,
-                    delay_ns: 2.0 * network.half_delay_ns,
-                    stratum: 1,
-                    leap: LeapIndicator::NoWarning,
-                    reference_id: ReferenceId(*b"GPS\0"),
-                    precision: -20,
-                    root_delay_ns: 0.0,
-                    root_dispersion_ns: 10_000.0,
-                });
+                let answer = SourceEvent::Answer(Measurement::stratum_one(
+                    arrived,
+                    self.clock.error_at(at) + network.path_error_ns,
+                    2.0 * network.half_delay_ns,
+                ));
                 self.witness.on_source(0, answer, arrived, bounds);
             }
         }

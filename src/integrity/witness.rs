@@ -136,7 +136,6 @@ impl Witness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ntp::packet::{LeapIndicator, ReferenceId};
     use crate::sources::{Measurement, SourceMode};
 
     const S: Nanos = 1_000_000_000;
@@ -149,17 +148,7 @@ mod tests {
     }
 
     fn answer(at: Nanos, offset_ns: f64) -> SourceEvent {
-        SourceEvent::Answer(Measurement {
-            at,
-            offset_ns,
-            delay_ns: 50_000.0,
-            stratum: 1,
-            leap: LeapIndicator::NoWarning,
-            reference_id: ReferenceId(*b"GPS\0"),
-            precision: -20,
-            root_delay_ns: 0.0,
-            root_dispersion_ns: 10_000.0,
-        })
+        SourceEvent::Answer(Measurement::stratum_one(at, offset_ns, 50_000.0))
     }
 
     #[test]

@@ -109,20 +109,9 @@ impl SourceFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ntp::packet::{LeapIndicator, ReferenceId};
 
-    pub fn measurement(at_s: i64, offset_ns: f64, delay_ns: f64) -> Measurement {
-        Measurement {
-            at: at_s * 1_000_000_000,
-            offset_ns,
-            delay_ns,
-            stratum: 1,
-            leap: LeapIndicator::NoWarning,
-            reference_id: ReferenceId(*b"GPS\0"),
-            precision: -20,
-            root_delay_ns: 0.0,
-            root_dispersion_ns: 10_000.0,
-        }
+    fn measurement(at_s: i64, offset_ns: f64, delay_ns: f64) -> Measurement {
+        Measurement::stratum_one(at_s * 1_000_000_000, offset_ns, delay_ns)
     }
 
     #[test]

@@ -62,6 +62,24 @@ pub struct Measurement {
     pub root_dispersion_ns: f64,
 }
 
+impl Measurement {
+    /// A stratum-1 server's answer with 10 us of root dispersion: what the simulation's
+    /// source and the tests answer.
+    pub fn stratum_one(at: Nanos, offset_ns: f64, delay_ns: f64) -> Measurement {
+        Measurement {
+            at,
+            offset_ns,
+            delay_ns,
+            stratum: 1,
+            leap: LeapIndicator::NoWarning,
+            reference_id: ReferenceId(*b"GPS\0"),
+            precision: -20,
+            root_delay_ns: 0.0,
+            root_dispersion_ns: 10_000.0,
+        }
+    }
+}
+
 /// Why an answer was not used; each is counted per source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BadAnswer {

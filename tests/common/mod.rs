@@ -12,6 +12,26 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_stratum1d");
 
+/// An observe-only daemon vouching for the host clock at `local_stratum` (no lock to wait
+/// for), serving NTP and NTS with a throwaway CA. [`RunningDaemon::start`] gives the CA
+/// directory and the KE port to the test alone.
+pub fn observe_only_nts_config(local_stratum: u8) -> String {
+    format!(
+        r#"
+[ntp]
+listen = ["127.0.0.1:0"]
+workers = 1
+[clock]
+mode = "observe-only"
+local-stratum = {local_stratum}
+[nts]
+enabled = true
+listen = ["127.0.0.1:4460"]
+throwaway-ca-dir = "/tmp/stratum1-demo-ca"
+"#
+    )
+}
+
 /// A running daemon; killed and reaped on drop.
 pub struct RunningDaemon {
     child: Child,
