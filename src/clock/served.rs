@@ -79,17 +79,20 @@ pub fn network_fallback_state(
     }
 }
 
-/// The reference id of an upstream source (RFC 5905 §7.3): its IPv4 address, or the first
-/// four bytes of a hash of an IPv6 address or a name (used by clients only to detect loops).
-pub fn source_reference_id(address: &str) -> ReferenceId {
+/// The reference id of an upstream source (RFC 5905 §7.3): its IPv4 address, else the first
+/// four bytes of a hash of its IPv6 address (or, not yet resolved, of its name). Clients use it
+/// only to detect loops.
+pub fn source_reference_id(ip: Option<std::net::IpAddr>, address: &str) -> ReferenceId {
     use sha2::Digest;
     let host = crate::sources::poller::host_of(address);
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(v4)) => ReferenceId(v4.octets()),
-        _ => {
-            let digest = sha2::Sha256::digest(host.as_bytes());
-            ReferenceId([digest[0], digest[1], digest[2], digest[3]])
-        }
+    let hashed = |bytes: &[u8]| {
+        let digest = sha2::Sha256::digest(bytes);
+        ReferenceId([digest[0], digest[1], digest[2], digest[3]])
+    };
+    match ip.or_else(|| host.parse().ok()) {
+        Some(std::net::IpAddr::V4(v4)) => ReferenceId(v4.octets()),
+        Some(std::net::IpAddr::V6(v6)) => hashed(&v6.octets()),
+        None => hashed(host.as_bytes()),
     }
 }
 
@@ -108,7 +111,7 @@ mod tests {
             root_dispersion_ns: 1_000_000.0,
             survivors: 2,
         };
-        let s = network_fallback_state(&network, source_reference_id("192.0.2.7:123"), -20, NOW);
+        let s = network_fallback_state(&network, source_reference_id(None, "192.0.2.7:123"), -20, NOW);
         assert_eq!(
             (s.stratum, s.leap, s.reference_id),
             (2, LeapIndicator::NoWarning, ReferenceId([192, 0, 2, 7]))
@@ -116,7 +119,12 @@ mod tests {
         assert!(s.root_dispersion.to_nanos() >= 5_000_000);
         assert!(s.root_delay.to_nanos() >= 19_999_000);
         assert!(s.is_synchronised());
-        assert_ne!(source_reference_id("nts.example.net"), source_reference_id("time.example.net"));
+        assert_ne!(
+            source_reference_id(None, "nts.example.net"),
+            source_reference_id(None, "time.example.net")
+        );
+        let resolved = Some(std::net::IpAddr::from([198, 51, 100, 4]));
+        assert_eq!(source_reference_id(resolved, "nts.example.net"), ReferenceId([198, 51, 100, 4]));
     }
 
     fn estimate(state: LockState, bound: f64) -> Estimate {

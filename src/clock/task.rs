@@ -420,7 +420,8 @@ impl Run {
         if !matches!(estimate.state, LockState::Locked | LockState::Holdover) {
             if let Some(network) = self.witness.network() {
                 let address = self.witness.upstreams().info(network.best).map(|i| i.address.clone());
-                let reference_id = source_reference_id(address.as_deref().unwrap_or_default());
+                let ip = self.witness.upstreams().target(network.best);
+                let reference_id = source_reference_id(ip, address.as_deref().unwrap_or_default());
                 served = network_fallback_state(&network, reference_id, self.precision, system::now());
             }
         }

@@ -59,7 +59,9 @@ pub fn sources(s: &StatusSnapshot) -> String {
             } else {
                 '?'
             };
-            let time = |ns: Option<f64>| ns.map_or("-".to_owned(), format_seconds);
+            let signed = |ns: Option<f64>| ns.map_or("-".to_owned(), format_seconds);
+            let time =
+                |ns: Option<f64>| ns.map_or("-".to_owned(), |v| format_seconds(v).replacen('+', "", 1));
             let mut note: Vec<String> = Vec::new();
             if v.authenticated {
                 note.push("authenticated".into());
@@ -81,7 +83,7 @@ pub fn sources(s: &StatusSnapshot) -> String {
                 v.mode,
                 v.stratum.map_or("-".to_owned(), |n| n.to_string()),
                 v.reach,
-                time(v.offset_ns),
+                signed(v.offset_ns),
                 time(v.delay_ns),
                 time(v.root_distance_ns),
                 note.join(", ")
@@ -97,7 +99,7 @@ pub fn sources(s: &StatusSnapshot) -> String {
             "{:<20}: network {} from the receiver (allowed {})",
             "Last comparison",
             format_seconds(d),
-            format_seconds(a)
+            format_seconds(a).replacen('+', "", 1)
         );
     }
     if let (Some(o), Some(b)) = (i.network_offset_ns, i.network_bound_ns) {
@@ -106,7 +108,7 @@ pub fn sources(s: &StatusSnapshot) -> String {
             "{:<20}: {} +/- {} ({} selected)",
             "Network offset",
             format_seconds(o),
-            format_seconds(b),
+            format_seconds(b).replacen('+', "", 1),
             i.sources_selected
         );
     }

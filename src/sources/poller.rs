@@ -83,6 +83,7 @@ impl Pollers {
                 sink: sink.clone(),
                 stop: stop.clone(),
                 session: None,
+                last_target: None,
             };
             let name = format!("source-{}", poller.config.index);
             threads.push(std::thread::Builder::new().name(name).spawn(move || poller.run())?);
@@ -129,6 +130,7 @@ struct Poller {
     sink: EventSink,
     stop: Arc<AtomicBool>,
     session: Option<NtsSession>,
+    last_target: Option<std::net::IpAddr>,
 }
 
 /// How one poll ended, for the interval.
@@ -238,6 +240,10 @@ impl Poller {
 
     /// One request and its answer; `nts` when the request is to carry NTS fields.
     fn exchange(&mut self, target: SocketAddr, log2: i8, nts: Option<()>) -> Outcome {
+        if self.last_target != Some(target.ip()) {
+            self.last_target = Some(target.ip());
+            self.emit(SourceEvent::Target(target.ip()));
+        }
         self.emit(SourceEvent::Polled);
         let socket = match connected_socket(target) {
             Ok(s) => s,

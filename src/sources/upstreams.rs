@@ -49,6 +49,8 @@ pub enum SourceEvent {
     NoAnswer,
     /// Key establishment finished: `Ok` with the number of cookies, or why it failed.
     KeyExchange(Result<usize, String>),
+    /// The address requests now go to (after resolving the name, or the KE's server record).
+    Target(std::net::IpAddr),
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +64,7 @@ struct SourceState {
     key_exchanges: u64,
     last_error: Option<String>,
     leap: Option<crate::ntp::packet::LeapIndicator>,
+    target: Option<std::net::IpAddr>,
 }
 
 /// One source for display.
@@ -103,6 +106,7 @@ impl Upstreams {
                 key_exchanges: 0,
                 last_error: None,
                 leap: None,
+                target: None,
             })
             .collect();
         Upstreams { sources, selection: Selection::default(), candidates: Vec::new() }
@@ -144,6 +148,7 @@ impl Upstreams {
             }
             SourceEvent::KeyExchange(Ok(_)) => source.key_exchanges += 1,
             SourceEvent::KeyExchange(Err(e)) => source.last_error = Some(format!("key exchange: {e}")),
+            SourceEvent::Target(ip) => source.target = Some(ip),
         }
         // A source that stopped answering may have left the selection.
         let was = self.selection.estimate.is_some();
@@ -192,6 +197,11 @@ impl Upstreams {
 
     pub fn info(&self, index: usize) -> Option<&SourceInfo> {
         self.sources.get(index).map(|s| &s.info)
+    }
+
+    /// Where source `index`'s requests last went, once known.
+    pub fn target(&self, index: usize) -> Option<std::net::IpAddr> {
+        self.sources.get(index).and_then(|s| s.target)
     }
 
     /// Reachable trusted sources whose last answer carried a leap warning, and how many

@@ -19,6 +19,8 @@ struct StatusPage<'a> {
     rows_traffic: Vec<(&'static str, String)>,
     rows_tls: Vec<(&'static str, String)>,
     tls_warning: Option<String>,
+    rows_sources: Vec<(String, String)>,
+    integrity_warning: Option<String>,
     snr_bars: Vec<(String, u32, u32)>,
     plots: Vec<(String, String)>,
     uptime: String,
@@ -142,6 +144,7 @@ pub fn render(s: &StatusSnapshot) -> String {
             format!("#{} (new every {} s, {} kept)", nts.current_key_id, nts.key_rotation_s, nts.keys_kept),
         ));
     }
+    let (rows_sources, integrity_warning) = sources_rows(s);
     let hour = now_unix - 3600;
     let day = now_unix - 86_400;
     let plots = [
@@ -178,11 +181,59 @@ pub fn render(s: &StatusSnapshot) -> String {
         rows_traffic,
         rows_tls,
         tls_warning,
+        rows_sources,
+        integrity_warning,
         snr_bars,
         plots,
         uptime: duration(s.uptime_s),
     };
     page.render().unwrap_or_else(|e| format!("<!doctype html><title>stratum1</title><p>page error: {e}</p>"))
+}
+
+/// The Sources card: the integrity verdict first, then one row per upstream, as chronyc's
+/// `sources` marks them (`*` selected, `-` not selected, `?` unreachable).
+fn sources_rows(s: &StatusSnapshot) -> (Vec<(String, String)>, Option<String>) {
+    let i = &s.integrity;
+    let compared = match (i.disagreement_ns, i.allowance_ns) {
+        (Some(d), Some(a)) => format!(" (receiver {} from network time, {} allowed)", signed_ns(-d), ns(a)),
+        _ => String::new(),
+    };
+    let mut rows = vec![("Integrity".to_owned(), format!("{}{compared}", i.state))];
+    let warning = match i.state.as_str() {
+        "gnss-disagrees" => Some(format!(
+            "The receiver disagrees with authenticated network time{compared}: it is not followed."
+        )),
+        "unchecked" if !s.sources.is_empty() => {
+            Some("No trusted source reachable: the receiver is not checked.".to_owned())
+        }
+        _ => None,
+    };
+    for v in &s.sources {
+        let mark = if v.selected {
+            "*"
+        } else if v.reachable {
+            "-"
+        } else {
+            "?"
+        };
+        let mut text = match (v.offset_ns, v.root_distance_ns, v.stratum) {
+            (Some(o), Some(d), Some(st)) => format!("{} ± {}, stratum {st}", signed_ns(o), ns(d)),
+            _ => "no answer yet".to_owned(),
+        };
+        if v.authenticated {
+            text.push_str(", NTS");
+        } else if v.mode == "server" {
+            text.push_str(", plain NTP");
+        }
+        if !v.trusted {
+            text.push_str(", not trusted");
+        }
+        if let Some(e) = &v.last_error {
+            text.push_str(&format!("; {e}"));
+        }
+        rows.push((format!("{mark} {}", v.address), text));
+    }
+    (rows, warning)
 }
 
 fn ns(v: f64) -> String {
@@ -260,5 +311,18 @@ mod page_tests {
         lost.history.clear();
         let html = super::render(&lost);
         assert!(html.contains("none configured") && html.contains("Nothing to plot yet"));
+    }
+
+    #[test]
+    fn the_sources_card_shows_each_source_and_a_disagreeing_receiver() {
+        let html = super::render(&example());
+        assert!(html.contains("* nts.netnod.se") && html.contains("stratum 1, NTS"), "{html}");
+        assert!(!html.contains("not followed"));
+        let mut spoofed = example();
+        spoofed.integrity.state = "gnss-disagrees".into();
+        spoofed.integrity.disagreement_ns = Some(1e9);
+        let html = super::render(&spoofed);
+        assert!(html.contains("it is not followed"), "{html}");
+        assert!(html.contains("receiver -1000.000 ms from network time"), "{html}");
     }
 }
