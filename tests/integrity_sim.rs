@@ -4,6 +4,7 @@
 
 use stratum1::clock::accuracy::{self, Timeline};
 use stratum1::clock::discipline::LockState;
+use stratum1::clock::leap::LeapStatus;
 use stratum1::clock::served::{network_fallback_state, source_reference_id};
 use stratum1::clock::simulation::{SecondRecord, SimulatedNetwork, Simulation, SimulationConfig};
 use stratum1::integrity::{GuardConfig, IntegrityState};
@@ -131,8 +132,13 @@ fn with_the_receiver_gone_for_two_hours_the_network_is_served_at_stratum_two() {
     let end = records.last().unwrap();
     assert_eq!(end.estimate.state, LockState::Unsynchronised, "past the hour of holdover");
     let network = sim.witness().network().expect("the source is still there");
-    let served =
-        network_fallback_state(&network, source_reference_id(None, "192.0.2.1"), -20, NtpTimestamp::ZERO);
+    let served = network_fallback_state(
+        &network,
+        source_reference_id(None, "192.0.2.1"),
+        LeapStatus::Unavailable,
+        -20,
+        NtpTimestamp::ZERO,
+    );
     assert_eq!(served.stratum, 2);
     assert!(served.is_synchronised());
     let root_distance = served.root_delay.to_nanos() as f64 / 2.0 + served.root_dispersion.to_nanos() as f64;

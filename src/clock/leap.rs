@@ -44,6 +44,19 @@ pub enum LeapStatus {
     Expired { at: i64 },
     /// No list was configured or it could not be read.
     Unavailable,
+    /// No current list: what a majority of the `of` reachable trusted sources announce
+    /// (`votes` of them announced `pending`, or nothing).
+    FromNetwork { pending: Option<Leap>, votes: usize, of: usize },
+}
+
+impl LeapStatus {
+    /// The leap at the end of today, as far as anything says.
+    pub fn pending(&self) -> Option<Leap> {
+        match *self {
+            LeapStatus::Known { pending, .. } | LeapStatus::FromNetwork { pending, .. } => pending,
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for LeapStatus {
@@ -57,6 +70,13 @@ impl fmt::Display for LeapStatus {
             }
             LeapStatus::Expired { at } => write!(f, "leap second list expired (Unix {at}); leaps unknown"),
             LeapStatus::Unavailable => write!(f, "no leap second list; leaps unknown"),
+            LeapStatus::FromNetwork { pending: None, of, .. } => {
+                write!(f, "no current leap second list; no leap announced by {of} trusted source(s)")
+            }
+            LeapStatus::FromNetwork { pending: Some(leap), votes, of } => write!(
+                f,
+                "no current leap second list; leap second {leap:?} at midnight UTC tonight, announced by {votes} of {of} trusted sources"
+            ),
         }
     }
 }
@@ -114,6 +134,27 @@ impl LeapSeconds {
     }
 }
 
+/// Without a current list (`list` expired or unavailable), the leap the trusted sources
+/// announce: taken only when more than half of the `reachable` ones announce it, and only on
+/// the last day of June or December, the days a leap may end (servers may announce a leap
+/// for a whole month; the kernel would apply it at the first midnight).
+pub fn with_network_leap(list: LeapStatus, announced: &[Leap], reachable: usize, now: i64) -> LeapStatus {
+    use chrono::Datelike;
+    if matches!(list, LeapStatus::Known { .. }) || reachable == 0 {
+        return list;
+    }
+    let day = chrono::DateTime::from_timestamp(now, 0).map(|t| (t.month(), t.day()));
+    let leap_day = matches!(day, Some((6, 30)) | Some((12, 31)));
+    let majority = |leap: Leap| {
+        let votes = announced.iter().filter(|a| **a == leap).count();
+        (2 * votes > reachable).then_some((leap, votes))
+    };
+    match majority(Leap::Insert).or_else(|| majority(Leap::Delete)).filter(|_| leap_day) {
+        Some((leap, votes)) => LeapStatus::FromNetwork { pending: Some(leap), votes, of: reachable },
+        None => LeapStatus::FromNetwork { pending: None, votes: 0, of: reachable },
+    }
+}
+
 /// NTP seconds as the list writes them: unsigned, and far from overflowing anything.
 fn ntp_seconds(field: &str) -> Option<i64> {
     field.parse::<u64>().ok().filter(|&s| s < 1 << 40).map(|s| s as i64)
@@ -122,6 +163,30 @@ fn ntp_seconds(field: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_a_list_a_majority_of_sources_announces_the_leap_on_a_leap_day_only() {
+        // 2026-12-31T12:00Z and 2026-12-15T12:00Z.
+        let (leap_day, other_day) = (1_798_718_400, 1_797_336_000);
+        let expired = LeapStatus::Expired { at: 0 };
+        let insert = [Leap::Insert, Leap::Insert];
+        assert_eq!(
+            with_network_leap(expired, &insert, 3, leap_day),
+            LeapStatus::FromNetwork { pending: Some(Leap::Insert), votes: 2, of: 3 }
+        );
+        assert_eq!(
+            with_network_leap(expired, &insert, 3, other_day),
+            LeapStatus::FromNetwork { pending: None, votes: 0, of: 3 }
+        );
+        assert_eq!(
+            with_network_leap(LeapStatus::Unavailable, &insert, 4, leap_day),
+            LeapStatus::FromNetwork { pending: None, votes: 0, of: 4 },
+            "two of four is no majority"
+        );
+        assert_eq!(with_network_leap(expired, &insert, 0, leap_day), expired, "no sources: unknown");
+        let known = LeapStatus::Known { pending: None, tai_offset: 37 };
+        assert_eq!(with_network_leap(known, &insert, 3, leap_day), known, "a current list wins");
+    }
 
     const LIST: &str = "#\tsample\n#@\t3960057600\n2272060800\t10\t# 1 Jan 1972\n3692217600\t37\t# 1 Jan 2017\n3944678400\t38\t# 1 Jan 2025 (made up)\n3952627200\t37\t# 3 Apr 2025 (made up)\n#h\tabc\n";
 

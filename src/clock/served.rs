@@ -31,11 +31,7 @@ pub fn served_state(
     else {
         return observe_only_state(local_stratum, precision, now);
     };
-    let leap = match leap {
-        LeapStatus::Known { pending: Some(Leap::Insert), .. } => LeapIndicator::InsertSecond,
-        LeapStatus::Known { pending: Some(Leap::Delete), .. } => LeapIndicator::DeleteSecond,
-        _ => LeapIndicator::NoWarning,
-    };
+    let leap = leap_indicator(leap);
     let bound = estimate.error_bound_ns + precision_nanos(precision) as f64;
     ServedClock {
         leap,
@@ -58,18 +54,28 @@ pub fn served_state(
     }
 }
 
+/// The leap indicator for what the list (or the network) says of tonight.
+pub fn leap_indicator(leap: LeapStatus) -> LeapIndicator {
+    match leap.pending() {
+        Some(Leap::Insert) => LeapIndicator::InsertSecond,
+        Some(Leap::Delete) => LeapIndicator::DeleteSecond,
+        None => LeapIndicator::NoWarning,
+    }
+}
+
 /// What to announce from the network alone (no usable receiver): one stratum below the best
 /// source, its address as the reference id. The clock is not steered to the network, so the
 /// dispersion carries our measured offset from it as well as the network's own bound.
 pub fn network_fallback_state(
     network: &NetworkEstimate,
     reference_id: ReferenceId,
+    leap: LeapStatus,
     precision: i8,
     now: NtpTimestamp,
 ) -> ServedClock {
     let dispersion = network.offset_ns.abs() + network.bound_ns + precision_nanos(precision) as f64;
     ServedClock {
-        leap: LeapIndicator::NoWarning,
+        leap: leap_indicator(leap),
         stratum: network.best_stratum.saturating_add(1).min(15),
         reference_id,
         precision,
@@ -111,7 +117,8 @@ mod tests {
             root_dispersion_ns: 1_000_000.0,
             survivors: 2,
         };
-        let s = network_fallback_state(&network, source_reference_id(None, "192.0.2.7:123"), -20, NOW);
+        let s =
+            network_fallback_state(&network, source_reference_id(None, "192.0.2.7:123"), NO_LEAP, -20, NOW);
         assert_eq!(
             (s.stratum, s.leap, s.reference_id),
             (2, LeapIndicator::NoWarning, ReferenceId([192, 0, 2, 7]))

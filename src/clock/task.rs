@@ -15,7 +15,7 @@ use super::discipline::{Discipline, DisciplineCounts, Estimate, LockState, Steer
 use super::filter::Nanos;
 use super::history::{ClockHistory, SharedClockHistory};
 use super::kernel::{self, KernelStatus};
-use super::leap::{LeapSeconds, LeapStatus};
+use super::leap::{with_network_leap, Leap, LeapSeconds, LeapStatus};
 use super::oscillator::Oscillator;
 use super::persist::{ClockMemory, HistoryPoint};
 use super::served::{network_fallback_state, served_state, source_reference_id};
@@ -24,6 +24,7 @@ use super::{system, ClockMode};
 use crate::config::ClockConfig;
 use crate::gnss::SharedNetworkTime;
 use crate::integrity::{IntegrityReport, IntegrityState, SampleBounds, Transition, Witness};
+use crate::ntp::packet::LeapIndicator;
 use crate::sources::poller::{ClockReader, EventSink};
 use crate::sources::SourceEvent;
 use crate::state::SharedServedClock;
@@ -331,7 +332,8 @@ impl Run {
                     }
                     if last_leap != Some(status.leap) {
                         match status.leap {
-                            LeapStatus::Known { pending: None, .. } => {
+                            LeapStatus::Known { pending: None, .. }
+                            | LeapStatus::FromNetwork { pending: None, .. } => {
                                 tracing::info!("clock: {}", status.leap)
                             }
                             _ => tracing::warn!("clock: {}", status.leap),
@@ -415,14 +417,24 @@ impl Run {
     fn publish(&mut self, now: Nanos) -> ClockStatus {
         let estimate = self.discipline.estimate(now);
         let unix = now.div_euclid(NANOS_PER_SEC);
-        let leap = self.leap_list.as_ref().map_or(LeapStatus::Unavailable, |list| list.status(unix));
+        let list = self.leap_list.as_ref().map_or(LeapStatus::Unavailable, |list| list.status(unix));
+        let (votes, reachable) = self.witness.upstreams().leap_votes();
+        let announced: Vec<Leap> = votes
+            .into_iter()
+            .filter_map(|li| match li {
+                LeapIndicator::InsertSecond => Some(Leap::Insert),
+                LeapIndicator::DeleteSecond => Some(Leap::Delete),
+                _ => None,
+            })
+            .collect();
+        let leap = with_network_leap(list, &announced, reachable, unix);
         let mut served = served_state(&estimate, leap, self.precision, self.local_stratum, system::now());
         if !matches!(estimate.state, LockState::Locked | LockState::Holdover) {
             if let Some(network) = self.witness.network() {
                 let address = self.witness.upstreams().info(network.best).map(|i| i.address.clone());
                 let ip = self.witness.upstreams().target(network.best);
                 let reference_id = source_reference_id(ip, address.as_deref().unwrap_or_default());
-                served = network_fallback_state(&network, reference_id, self.precision, system::now());
+                served = network_fallback_state(&network, reference_id, leap, self.precision, system::now());
             }
         }
         self.served.set(served);
@@ -432,7 +444,7 @@ impl Run {
         if self.mode == ClockMode::Kernel {
             let (pending, tai_offset) = match leap {
                 LeapStatus::Known { pending, tai_offset } => (pending, Some(tai_offset)),
-                _ => (None, None),
+                other => (other.pending(), None),
             };
             let report = KernelStatus {
                 synchronised: served.is_synchronised(),
