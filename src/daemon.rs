@@ -137,7 +137,8 @@ impl Daemon {
                 keys: nts.keys.clone(),
             });
         }
-        let pollers = config.source.iter().enumerate().map(|(i, s)| s.poller(i)).collect();
+        let pollers =
+            config.source.iter().enumerate().map(|(i, s)| s.poller(i, &config.source_defaults)).collect();
         daemon.sources = Some(Pollers::start(pollers, clock_reader, source_sink)?);
         for s in &config.source {
             tracing::info!(

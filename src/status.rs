@@ -129,6 +129,8 @@ fn source_views(report: &IntegrityReport) -> Vec<SourceView> {
             answers: s.answers,
             bad_answers: s.bad.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             last_error: s.last_error.clone(),
+            key_exchanges: s.key_exchanges,
+            sessions_restored: s.sessions_restored,
         })
         .collect()
 }

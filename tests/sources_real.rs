@@ -246,3 +246,42 @@ fn a_label_jump_is_flagged_by_the_network_and_unreachable_sources_leave_it_unche
     assert_eq!(s["integrity"]["state"], "unchecked");
     assert_eq!(s["sources"][0]["reachable"], false);
 }
+
+#[test]
+fn nts_sessions_survive_a_restart_without_a_new_key_exchange() {
+    let upstream = RunningDaemon::start(&observe_only_nts_config(1));
+    let dir = tempfile::tempdir().unwrap();
+    let cookies = dir.path().join("cookies");
+    std::fs::create_dir(&cookies).unwrap();
+    let config = demo_with(
+        &format!(
+            "[source-defaults]\ncookie-dir = \"{}\"\n\n{}",
+            cookies.display(),
+            nts_source(upstream.nts_ke[0].port(), &upstream.dir().join("ca/ca.pem"))
+        ),
+        "",
+    );
+    let daemon = RunningDaemon::start_in(&config, dir);
+    let s = wait_for(&daemon, Duration::from_secs(30), "an authenticated answer", |s| {
+        s["sources"][0]["answers"].as_u64().unwrap_or(0) >= 2
+    });
+    assert_eq!(s["sources"][0]["key_exchanges"], 1);
+    let (_, dir) = daemon.stop_keeping_dir();
+    let kept: Vec<_> = std::fs::read_dir(&cookies).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(kept.len(), 1, "one file per source: {kept:?}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&kept[0]).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "keys are secret"
+        );
+    }
+    let daemon = RunningDaemon::start_in(&config, dir);
+    let s = wait_for(&daemon, Duration::from_secs(30), "an answer after the restart", |s| {
+        s["sources"][0]["answers"].as_u64().unwrap_or(0) >= 2
+    });
+    assert_eq!(s["sources"][0]["sessions_restored"], 1, "{s:#}");
+    assert_eq!(s["sources"][0]["key_exchanges"], 0, "no key exchange after the restart: {s:#}");
+    assert_eq!(s["sources"][0]["authenticated"], true);
+}

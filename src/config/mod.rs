@@ -17,7 +17,7 @@ mod web;
 pub use clock::{ClockConfig, ClockSimulatorConfig};
 pub use nts::{CertificateSource, NtsConfig};
 pub use refclock::{Edge, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig};
-pub use sources::{IntegrityConfig, SourceConfig};
+pub use sources::{IntegrityConfig, SourceConfig, SourceDefaults};
 pub use web::WebConfig;
 
 /// The configuration the daemon runs with when given none: the no-hardware demo.
@@ -41,6 +41,8 @@ pub struct Config {
     /// Upstream servers that witness the receiver's time (`[[source]]`, as in ntpd-rs).
     #[serde(default)]
     pub source: Vec<SourceConfig>,
+    #[serde(default)]
+    pub source_defaults: SourceDefaults,
     #[serde(default)]
     pub integrity: IntegrityConfig,
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::in_range;
 use crate::integrity::GuardConfig;
+use crate::sources::cookie_jar;
 use crate::sources::poller::PollerConfig;
 use crate::sources::{SourceInfo, SourceMode};
 
@@ -42,7 +43,7 @@ impl SourceConfig {
         SourceInfo { address: self.address.clone(), mode: self.mode, trusted: self.trusted() }
     }
 
-    pub fn poller(&self, index: usize) -> PollerConfig {
+    pub fn poller(&self, index: usize, defaults: &SourceDefaults) -> PollerConfig {
         PollerConfig {
             index,
             mode: self.mode,
@@ -51,8 +52,22 @@ impl SourceConfig {
             poll_min: self.poll_min,
             poll_max: self.poll_max.max(self.poll_min),
             iburst: self.iburst,
+            cookie_file: match (self.mode, &defaults.cookie_dir) {
+                (SourceMode::Nts, Some(dir)) => Some(cookie_jar::path_for(dir, &self.address)),
+                _ => None,
+            },
         }
     }
+}
+
+/// `[source-defaults]`: what applies to every `[[source]]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SourceDefaults {
+    /// Keep NTS sessions (keys and cookies, mode 0600) here across restarts, like chrony's
+    /// `ntsdumpdir`, so a restart needs no key establishment.
+    #[serde(default)]
+    pub cookie_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
+use super::cookie_jar;
 use super::measurement::{read_answer, BadAnswer, SentRequest};
 use super::upstreams::{SourceEvent, SourceMode};
 use crate::clock::filter::Nanos;
@@ -49,6 +50,8 @@ pub struct PollerConfig {
     pub poll_min: i8,
     pub poll_max: i8,
     pub iburst: bool,
+    /// Where the NTS session is kept across restarts (NTS sources with a `cookie-dir`).
+    pub cookie_file: Option<PathBuf>,
 }
 
 pub struct Pollers {
@@ -148,6 +151,7 @@ impl Poller {
     }
 
     fn run(mut self) {
+        self.restore_session();
         let mut log2 = self.config.poll_min;
         let mut burst = if self.config.iburst { BURST } else { 0 };
         let mut good_in_a_row = 0;
@@ -176,6 +180,39 @@ impl Poller {
                 poll_interval(log2)
             };
             self.sleep(interval);
+        }
+        self.keep_session();
+    }
+
+    /// The session a previous run kept, if any and still usable.
+    fn restore_session(&mut self) {
+        let Some(path) = self.config.cookie_file.clone() else { return };
+        match cookie_jar::load(&path) {
+            Ok(Some(ke)) if !ke.cookies.is_empty() => match self.session_from(ke) {
+                Ok(session) => {
+                    self.emit(SourceEvent::SessionRestored(session.ke.cookies.len()));
+                    self.session = Some(session);
+                }
+                Err(e) => tracing::warn!(
+                    "source {}: kept session unusable ({e}); new key exchange",
+                    self.config.address
+                ),
+            },
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!("source {}: {}: {e}; new key exchange", self.config.address, path.display())
+            }
+        }
+    }
+
+    fn keep_session(&self) {
+        let (Some(path), Some(session)) = (&self.config.cookie_file, &self.session) else { return };
+        if let Err(e) = cookie_jar::save(path, &session.ke) {
+            tracing::warn!(
+                "source {}: cannot keep the NTS session in {}: {e}",
+                self.config.address,
+                path.display()
+            );
         }
     }
 
@@ -207,6 +244,7 @@ impl Poller {
                         Ok(session) => {
                             self.emit(SourceEvent::KeyExchange(Ok(session.ke.cookies.len())));
                             self.session = Some(session);
+                            self.keep_session();
                         }
                         Err(e) => {
                             self.emit(SourceEvent::Polled);
@@ -233,6 +271,12 @@ impl Poller {
         if ke.cookies.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "the server gave no cookies"));
         }
+        self.session_from(ke)
+    }
+
+    /// Where the session's NTP requests go: the server and port records, or the KE host and 123.
+    fn session_from(&self, ke: KeSession) -> io::Result<NtsSession> {
+        let host = host_of(&self.config.address);
         let ntp_host = ke.ntp_server.clone().unwrap_or_else(|| host.to_owned());
         let target = resolve(&ntp_host, ke.ntp_port.unwrap_or(123))?;
         Ok(NtsSession { ke, target })

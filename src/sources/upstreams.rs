@@ -51,6 +51,8 @@ pub enum SourceEvent {
     KeyExchange(Result<usize, String>),
     /// The address requests now go to (after resolving the name, or the KE's server record).
     Target(std::net::IpAddr),
+    /// An NTS session kept by the last run was taken up, with this many cookies.
+    SessionRestored(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -65,6 +67,7 @@ struct SourceState {
     last_error: Option<String>,
     leap: Option<crate::ntp::packet::LeapIndicator>,
     target: Option<std::net::IpAddr>,
+    sessions_restored: u64,
 }
 
 /// One source for display.
@@ -81,6 +84,8 @@ pub struct SourceStatus {
     /// Bad answers by reason ([`BadAnswer::name`]).
     pub bad: Vec<(&'static str, u64)>,
     pub key_exchanges: u64,
+    /// NTS sessions taken up from the cookie directory instead of a key exchange.
+    pub sessions_restored: u64,
     pub last_error: Option<String>,
 }
 
@@ -107,6 +112,7 @@ impl Upstreams {
                 last_error: None,
                 leap: None,
                 target: None,
+                sessions_restored: 0,
             })
             .collect();
         Upstreams { sources, selection: Selection::default(), candidates: Vec::new() }
@@ -149,6 +155,7 @@ impl Upstreams {
             SourceEvent::KeyExchange(Ok(_)) => source.key_exchanges += 1,
             SourceEvent::KeyExchange(Err(e)) => source.last_error = Some(format!("key exchange: {e}")),
             SourceEvent::Target(ip) => source.target = Some(ip),
+            SourceEvent::SessionRestored(_) => source.sessions_restored += 1,
         }
         // A source that stopped answering may have left the selection.
         let was = self.selection.estimate.is_some();
@@ -231,6 +238,7 @@ impl Upstreams {
                 no_answer: s.no_answer,
                 bad: s.bad.iter().map(|(k, v)| (*k, *v)).collect(),
                 key_exchanges: s.key_exchanges,
+                sessions_restored: s.sessions_restored,
                 last_error: s.last_error.clone(),
             })
             .collect()

@@ -78,6 +78,11 @@ pub struct SourceView {
     /// Answers not used, by reason (wrong_origin, kiss_of_death, bad_authentication, ...).
     pub bad_answers: Vec<(String, u64)>,
     pub last_error: Option<String>,
+    /// NTS key exchanges run, and sessions taken up from the cookie directory instead.
+    #[serde(default)]
+    pub key_exchanges: u64,
+    #[serde(default)]
+    pub sessions_restored: u64,
 }
 
 /// Whether the receiver agrees with authenticated network time.
@@ -353,6 +358,8 @@ pub fn example() -> StatusSnapshot {
             answers: 40,
             bad_answers: vec![],
             last_error: None,
+            key_exchanges: 1,
+            sessions_restored: 0,
         }],
         integrity: IntegrityView {
             state: "consistent".into(),
