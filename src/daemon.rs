@@ -19,7 +19,7 @@ use crate::ntp::udp::{Shared, UdpService};
 use crate::ntp::xdp::XdpService;
 use crate::nts::ke_server::KeCountsSnapshot;
 use crate::nts::service::{self as nts_service, NtsService};
-use crate::sources::poller::Pollers;
+use crate::sources::poller::{CertificateTime, Pollers};
 use crate::state::SharedServedClock;
 use crate::status::{NtsSources, StatusSources};
 use stratum1_web::server::WebServer;
@@ -65,6 +65,11 @@ impl Daemon {
             network: clock_task.network_time(),
         };
         let (clock_reader, source_sink) = (clock_task.clock_reader(), clock_task.source_sink());
+        let certificate_time = CertificateTime {
+            floor_unix_s: clock_task.saved_unix_s(),
+            skip_until_synchronised: config.source_defaults.skip_certificate_time_check,
+            synchronised: clock_task.synchronised(),
+        };
         let mut status_sources = StatusSources {
             integrity: clock_task.integrity(),
             started: std::time::Instant::now(),
@@ -139,7 +144,7 @@ impl Daemon {
         }
         let pollers =
             config.source.iter().enumerate().map(|(i, s)| s.poller(i, &config.source_defaults)).collect();
-        daemon.sources = Some(Pollers::start(pollers, clock_reader, source_sink)?);
+        daemon.sources = Some(Pollers::start(pollers, clock_reader, source_sink, certificate_time)?);
         for s in &config.source {
             tracing::info!(
                 "source {} ({}, {})",

@@ -118,6 +118,8 @@ pub struct ClockTask {
     simulated: Option<SharedSimulatedClock>,
     network_time: SharedNetworkTime,
     integrity: SharedIntegrity,
+    synchronised: Arc<std::sync::atomic::AtomicBool>,
+    saved_unix_s: Option<i64>,
 }
 
 impl ClockTask {
@@ -159,12 +161,15 @@ impl ClockTask {
             Arc::new(RwLock::new(ClockHistory::with_day(memory.history.clone())));
         let steps = Arc::new(AtomicU64::new(0));
         let network_time: SharedNetworkTime = Arc::new(RwLock::new(None));
+        let synchronised = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let saved_unix_s = memory.saved_unix_s;
         let integrity: SharedIntegrity = Arc::new(RwLock::new(None));
         let run = Run {
             witness,
             nmea_bias_bound_ns: f64::from(nmea_window_ms) * 1e6,
             network_time: network_time.clone(),
             integrity: integrity.clone(),
+            synchronised: synchronised.clone(),
             mode: config.mode,
             discipline,
             steered,
@@ -180,7 +185,18 @@ impl ClockTask {
             simulated: simulated.clone(),
         };
         let thread = std::thread::Builder::new().name("clock".into()).spawn(move || run.run(rx))?;
-        Ok(ClockTask { input, thread, status, history, steps, simulated, network_time, integrity })
+        Ok(ClockTask {
+            input,
+            thread,
+            status,
+            history,
+            steps,
+            simulated,
+            network_time,
+            integrity,
+            synchronised,
+            saved_unix_s,
+        })
     }
 
     /// Where the source pollers send their events.
@@ -209,6 +225,16 @@ impl ClockTask {
 
     pub fn integrity(&self) -> SharedIntegrity {
         self.integrity.clone()
+    }
+
+    /// Set once the served clock has been synchronised (it stays set).
+    pub fn synchronised(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.synchronised.clone()
+    }
+
+    /// When the state file was last saved: the clock cannot be earlier than that.
+    pub fn saved_unix_s(&self) -> Option<i64> {
+        self.saved_unix_s
     }
 
     pub fn sample_sink(&self) -> SampleSink {
@@ -276,6 +302,7 @@ fn host_nanos() -> Nanos {
 
 struct Run {
     witness: Witness,
+    synchronised: Arc<std::sync::atomic::AtomicBool>,
     nmea_bias_bound_ns: f64,
     network_time: SharedNetworkTime,
     integrity: SharedIntegrity,
@@ -438,6 +465,9 @@ impl Run {
             }
         }
         self.served.set(served);
+        if served.is_synchronised() {
+            self.synchronised.store(true, Ordering::Relaxed);
+        }
         if let Ok(mut shared) = self.integrity.write() {
             *shared = Some(self.witness.report(now));
         }

@@ -68,6 +68,12 @@ pub struct SourceDefaults {
     /// `ntsdumpdir`, so a restart needs no key establishment.
     #[serde(default)]
     pub cookie_dir: Option<PathBuf>,
+    /// Accept an NTS server's certificate outside its validity period until the clock is
+    /// first synchronised (chrony's `nocerttimecheck`): for a Pi without a real-time clock
+    /// and without a receiver fix. Risk: an expired, possibly compromised, key is accepted
+    /// in that window.
+    #[serde(default)]
+    pub skip_certificate_time_check: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -35,6 +35,11 @@ pub struct KeSession {
 
 /// A TLS client configuration trusting the PEM certificates in `ca_file`.
 pub fn tls_config(ca_file: &Path) -> io::Result<Arc<ClientConfig>> {
+    tls_config_with_roots(load_roots(ca_file)?)
+}
+
+/// The PEM certificates in `ca_file` as trust anchors.
+pub fn load_roots(ca_file: &Path) -> io::Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     let pem = std::fs::read(ca_file)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", ca_file.display())))?;
@@ -42,16 +47,28 @@ pub fn tls_config(ca_file: &Path) -> io::Result<Arc<ClientConfig>> {
         let cert = cert.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         roots.add(cert).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     }
-    tls_config_with_roots(roots)
+    Ok(roots)
 }
 
 /// A TLS 1.3 client configuration for NTS-KE trusting `roots`.
 pub fn tls_config_with_roots(roots: RootCertStore) -> io::Result<Arc<ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    tls_config_with_verifier(verifier)
+}
+
+/// A TLS 1.3 client configuration for NTS-KE whose server certificates `verifier` checks.
+pub fn tls_config_with_verifier(
+    verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+) -> io::Result<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| io::Error::other(e.to_string()))?
-        .with_root_certificates(roots)
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![ALPN_NTSKE.to_vec()];
     Ok(Arc::new(config))

@@ -128,7 +128,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = path_for(dir.path(), "[::1]:4460");
-        assert_eq!(path.file_name().unwrap(), "__1__4460.nts.json");
+        assert_eq!(path.file_name().unwrap(), "___1__4460.nts.json");
         assert!(load(&path).unwrap().is_none());
         save(&path, &session()).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);

@@ -5,6 +5,7 @@
 //! one poller thread per source ([`poller`]). The clock task owns the [`Upstreams`] and feeds
 //! their estimate to the integrity guard.
 
+pub mod cert_time;
 pub mod cookie_jar;
 pub mod filter;
 pub mod measurement;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
+use super::cert_time::BootstrapVerifier;
 use super::cookie_jar;
 use super::measurement::{read_answer, BadAnswer, SentRequest};
 use super::upstreams::{SourceEvent, SourceMode};
@@ -20,7 +21,7 @@ use crate::clock::filter::Nanos;
 use crate::ntp::packet::ReferenceId;
 use crate::ntp::timestamp::NtpTimestamp;
 use crate::nts::aead::AeadAlgorithm;
-use crate::nts::client::{tls_config, KeConnection, KeSession};
+use crate::nts::client::{load_roots, tls_config_with_verifier, KeConnection, KeSession};
 use crate::nts::ntp_auth::{client_read_response, client_request};
 
 /// Reads the clock the daemon serves (the steered one), ns since the Unix epoch.
@@ -54,21 +55,36 @@ pub struct PollerConfig {
     pub cookie_file: Option<PathBuf>,
 }
 
+/// What the certificate checks may rely on while the clock is not yet set (see [`cert_time`]).
+#[derive(Clone, Debug, Default)]
+pub struct CertificateTime {
+    /// The clock state file's last save: the clock is known to be past it.
+    pub floor_unix_s: Option<i64>,
+    pub skip_until_synchronised: bool,
+    pub synchronised: Arc<AtomicBool>,
+}
+
 pub struct Pollers {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Pollers {
-    pub fn start(configs: Vec<PollerConfig>, clock: ClockReader, sink: EventSink) -> io::Result<Pollers> {
+    pub fn start(
+        configs: Vec<PollerConfig>,
+        clock: ClockReader,
+        sink: EventSink,
+        time: CertificateTime,
+    ) -> io::Result<Pollers> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for config in configs {
-            let tls = match (config.mode, &config.certificate_authority) {
-                (SourceMode::Nts, Some(ca)) => Some(tls_config(ca)),
-                (SourceMode::Nts, None) => Some(system_tls_config()),
+            let roots = match (config.mode, &config.certificate_authority) {
+                (SourceMode::Nts, Some(ca)) => Some(load_roots(ca)),
+                (SourceMode::Nts, None) => Some(system_roots()),
                 (SourceMode::Server, _) => None,
             };
+            let tls = roots.map(|roots| roots.and_then(|roots| bootstrap_tls_config(roots, &time)));
             // A source without usable CAs is shown with the reason; the daemon still serves.
             let tls = match tls {
                 Some(Err(e)) => {
@@ -104,9 +120,27 @@ impl Pollers {
     }
 }
 
+/// A KE client configuration trusting `roots`, with the bootstrap rules for certificate times.
+fn bootstrap_tls_config(
+    roots: rustls::RootCertStore,
+    time: &CertificateTime,
+) -> io::Result<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let verifier = BootstrapVerifier::new(
+        inner,
+        time.floor_unix_s,
+        time.skip_until_synchronised,
+        time.synchronised.clone(),
+    );
+    tls_config_with_verifier(Arc::new(verifier))
+}
+
 /// The system's trusted roots (Debian's `ca-certificates`), for NTS sources without a
 /// `certificate-authority`.
-fn system_tls_config() -> io::Result<Arc<ClientConfig>> {
+fn system_roots() -> io::Result<rustls::RootCertStore> {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     for cert in found.certs {
@@ -118,7 +152,7 @@ fn system_tls_config() -> io::Result<Arc<ClientConfig>> {
             "no system CA certificates for NTS sources (install ca-certificates, or set certificate-authority)",
         ));
     }
-    crate::nts::client::tls_config_with_roots(roots)
+    Ok(roots)
 }
 
 struct NtsSession {
