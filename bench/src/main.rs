@@ -6,7 +6,7 @@
 //! authenticate count), `ke` (whole NTS-KE exchanges: TLS 1.3 handshake and 8 cookies).
 //!
 //! Usage: stratum1-bench [--mode ntp|nts|ke] [--rate N] [--seconds S] [--rounds R] [--sources N]
-//!                       [--stratum1d PATH] [--servers stratum1d,stratum1d+nts,stratum1d+page,stratum1d+xdp,chronyd,ntpd-rs]
+//!                       [--stratum1d PATH] [--servers stratum1d,stratum1d+nts,stratum1d+page,stratum1d+sources,stratum1d+xdp,chronyd,ntpd-rs]
 //!        (stratum1d+xdp attaches an XDP program to `lo`: run it under `scripts/bench --netns`)
 //!        stratum1-bench --target 127.0.0.1:PORT [--rate N] [--seconds S]   (load only, to profile)
 
@@ -300,6 +300,7 @@ fn parse_args() -> Result<Options, String> {
                         "stratum1d" => Ok(Kind::Stratum1),
                         "stratum1d+nts" => Ok(Kind::Stratum1WithNts),
                         "stratum1d+page" => Ok(Kind::Stratum1WithPage),
+                        "stratum1d+sources" => Ok(Kind::Stratum1WithSources),
                         "stratum1d+xdp" => Ok(Kind::Stratum1WithXdp),
                         "chronyd" | "chrony" => Ok(Kind::Chrony),
                         "ntpd-rs" => Ok(Kind::NtpdRs),

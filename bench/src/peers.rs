@@ -19,6 +19,9 @@ pub enum Kind {
     Stratum1WithPage,
     /// stratum1d with its AF_XDP fast path on `lo` (needs a network namespace of its own).
     Stratum1WithXdp,
+    /// stratum1d polling three upstream sources every second (a second stratum1d, not pinned):
+    /// the client side must cost the serving path nothing.
+    Stratum1WithSources,
     Chrony,
     NtpdRs,
 }
@@ -30,6 +33,7 @@ impl Kind {
             Kind::Stratum1WithNts => "stratum1d+nts",
             Kind::Stratum1WithPage => "stratum1d+page",
             Kind::Stratum1WithXdp => "stratum1d+xdp",
+            Kind::Stratum1WithSources => "stratum1d+sources",
             Kind::Chrony => "chronyd",
             Kind::NtpdRs => "ntpd-rs",
         }
@@ -44,6 +48,8 @@ pub struct Peer {
     /// The status page, when on.
     pub web: Option<SocketAddr>,
     child: Child,
+    /// The upstream that `stratum1d+sources` polls.
+    upstream: Option<Child>,
     dir: PathBuf,
 }
 
@@ -68,8 +74,13 @@ impl Peer {
             c
         };
         let mut web_addr = None;
+        let mut upstream = None;
         let (child, addr) = match kind {
-            Kind::Stratum1 | Kind::Stratum1WithNts | Kind::Stratum1WithPage | Kind::Stratum1WithXdp => {
+            Kind::Stratum1
+            | Kind::Stratum1WithNts
+            | Kind::Stratum1WithPage
+            | Kind::Stratum1WithXdp
+            | Kind::Stratum1WithSources => {
                 let conf = dir.join("stratum1.toml");
                 // Rate limiting stays on (the default path) with a limit above the per-source
                 // load, so its cost is measured but no request is refused.
@@ -89,6 +100,28 @@ impl Peer {
                 }
                 if kind == Kind::Stratum1WithPage {
                     text.push_str("[web]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\n");
+                }
+                if kind == Kind::Stratum1WithSources {
+                    let conf = dir.join("upstream.toml");
+                    write(
+                        &conf,
+                        "[ntp]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n[clock]\nlocal-stratum = 1\n",
+                    )?;
+                    let mut child = Command::new(stratum1d)
+                        .arg("--config")
+                        .arg(&conf)
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .map_err(|e| e.to_string())?;
+                    let (addr, _) = announced_addrs(&mut child, false)?;
+                    upstream = Some(child);
+                    for _ in 0..3 {
+                        text.push_str(&format!(
+                            "[[source]]\nmode = \"server\"\naddress = \"{addr}\"\ntrust = true\npoll-min = 0\npoll-max = 0\n"
+                        ));
+                    }
                 }
                 write(&conf, &text)?;
                 let mut child =
@@ -152,7 +185,7 @@ impl Peer {
             }
         };
         let nts = certs.map(|c| (SocketAddr::from(([127, 0, 0, 1], ke_port)), c.ca_certificate));
-        let mut peer = Peer { kind, addr, nts, web: web_addr, child, dir };
+        let mut peer = Peer { kind, addr, nts, web: web_addr, child, upstream, dir };
         peer.wait_until_answering()?;
         Ok(peer)
     }
@@ -179,8 +212,10 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in std::iter::once(&mut self.child).chain(self.upstream.as_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
