@@ -1,5 +1,6 @@
-//! Every real capture in ../shared/gnss, decoded by us and by gpsd (its `.chk`), must agree on
-//! the time and fix mode of every epoch gpsd reports.
+//! Every real capture in tests/data/gnss (gpsd's regression logs, copied unchanged from
+//! ../shared/gnss with their licence, COPYING.gpsd), decoded by us and by gpsd (its `.chk`),
+//! must agree on the time and fix mode of every epoch gpsd reports.
 //!
 //! gpsd reports several TPVs per epoch as sentences arrive (the first often before it knows
 //! the time); the one that counts is the last TPV carrying that time, i.e. gpsd's final view of
@@ -29,9 +30,9 @@ const DELIBERATE: &[(&str, &str, u8, &str)] = &[
 ];
 
 fn captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/gnss");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gnss");
     let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (../shared must be beside the repository)", dir.display()))
+        .unwrap_or_else(|e| panic!("{}: {e} (the captures vendored from ../shared/gnss)", dir.display()))
         .map(|entry| entry.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();
