@@ -78,10 +78,8 @@ impl Witness {
                 return None;
             }
         }
-        let had = self.upstreams.network().is_some();
         let updated = self.upstreams.on_event(index, event, now);
-        let has = self.upstreams.network().is_some();
-        (updated || had != has).then(|| self.compare(now, bounds)).flatten()
+        updated.then(|| self.compare(now, bounds)).flatten()
     }
 
     /// Once a second: the sources' estimates age, and one that stopped answering leaves.

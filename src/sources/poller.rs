@@ -264,10 +264,10 @@ impl Poller {
     fn poll(&mut self, log2: i8) -> Outcome {
         match self.config.mode {
             SourceMode::Server => match resolve(&self.config.address, 123) {
-                Ok(target) => self.exchange(target, log2, None),
+                Ok(target) => self.exchange(target, log2, false),
                 Err(e) => {
                     self.emit(SourceEvent::Polled);
-                    self.emit(SourceEvent::KeyExchange(Err(format!("cannot resolve: {e}"))));
+                    self.emit(SourceEvent::Failed(format!("cannot resolve: {e}")));
                     Outcome::Bad
                 }
             },
@@ -289,7 +289,7 @@ impl Poller {
                 }
                 let target = self.session.as_ref().map(|s| s.target);
                 match target {
-                    Some(target) => self.exchange(target, log2, Some(())),
+                    Some(target) => self.exchange(target, log2, true),
                     None => Outcome::Bad,
                 }
             }
@@ -317,7 +317,7 @@ impl Poller {
     }
 
     /// One request and its answer; `nts` when the request is to carry NTS fields.
-    fn exchange(&mut self, target: SocketAddr, log2: i8, nts: Option<()>) -> Outcome {
+    fn exchange(&mut self, target: SocketAddr, log2: i8, nts: bool) -> Outcome {
         if self.last_target != Some(target.ip()) {
             self.last_target = Some(target.ip());
             self.emit(SourceEvent::Target(target.ip()));
@@ -326,7 +326,7 @@ impl Poller {
         let socket = match connected_socket(target) {
             Ok(s) => s,
             Err(e) => {
-                self.emit(SourceEvent::KeyExchange(Err(format!("socket: {e}"))));
+                self.emit(SourceEvent::Failed(format!("socket: {e}")));
                 return Outcome::Bad;
             }
         };
@@ -340,7 +340,7 @@ impl Poller {
         let mut unique_id = [0u8; 32];
         unique_id.copy_from_slice(&random[8..40]);
         let datagram = match (nts, self.session.as_mut()) {
-            (Some(()), Some(session)) => {
+            (true, Some(session)) => {
                 let Some(cookie) = session.ke.cookies.pop() else { return Outcome::Bad };
                 let placeholders = COOKIES_WANTED.saturating_sub(session.ke.cookies.len() + 1);
                 let nonce = &random[40..40 + session.ke.algorithm.nonce_len().min(16)];
@@ -350,7 +350,7 @@ impl Poller {
         };
         sent.sent_at = (self.clock)();
         if let Err(e) = socket.send(&datagram) {
-            self.emit(SourceEvent::KeyExchange(Err(format!("send: {e}"))));
+            self.emit(SourceEvent::Failed(format!("send: {e}")));
             return Outcome::Bad;
         }
         let deadline = Instant::now() + ANSWER_TIMEOUT;
@@ -372,7 +372,7 @@ impl Poller {
             };
             let received_at = (self.clock)();
             let answer = &buffer[..n];
-            match self.judge(answer, &sent, received_at, &unique_id, nts.is_some()) {
+            match self.judge(answer, &sent, received_at, &unique_id, nts) {
                 Ok(event) => {
                     self.emit(event);
                     return Outcome::Good;

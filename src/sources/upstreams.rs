@@ -53,6 +53,8 @@ pub enum SourceEvent {
     Target(std::net::IpAddr),
     /// An NTS session kept by the last run was taken up, with this many cookies.
     SessionRestored(usize),
+    /// The poll could not be made (name resolution, socket): why.
+    Failed(String),
 }
 
 #[derive(Clone, Debug)]
@@ -123,7 +125,7 @@ impl Upstreams {
     }
 
     /// Applies `event` from source `index` at our clock's `now`. True when the network
-    /// estimate was recomputed from a new answer (a "source update").
+    /// estimate was recomputed from a new answer (a "source update"), or came or went.
     pub fn on_event(&mut self, index: usize, event: SourceEvent, now: Nanos) -> bool {
         let Some(source) = self.sources.get_mut(index) else { return false };
         match event {
@@ -156,6 +158,7 @@ impl Upstreams {
             SourceEvent::KeyExchange(Err(e)) => source.last_error = Some(format!("key exchange: {e}")),
             SourceEvent::Target(ip) => source.target = Some(ip),
             SourceEvent::SessionRestored(_) => source.sessions_restored += 1,
+            SourceEvent::Failed(e) => source.last_error = Some(e),
         }
         // A source that stopped answering may have left the selection.
         let was = self.selection.estimate.is_some();
