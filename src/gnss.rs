@@ -225,6 +225,7 @@ fn run(mut receiver: Receiver, rx: mpsc::Receiver<Input>, shared: SharedReceiver
 #[derive(Default)]
 struct Warned {
     unadopted: u64,
+    delay_adopted: u64,
     refused_by_network: u64,
     last_network_warning: Option<Instant>,
 }
@@ -239,6 +240,17 @@ impl Warned {
                  with no network source to decide, a change of the second is never followed until a restart \
                  (add [[source]] lines to have the network decide)",
                 PairingConfig::default().relock_after
+            );
+        }
+        if p.delay_adopted > self.delay_adopted {
+            self.delay_adopted = p.delay_adopted;
+            tracing::warn!(
+                "gnss: by network time the receiver sends each label {} ms after the pulse it names, outside the \
+                 configured window; the pairing now uses {} ms (set refclock.nmea-delay-ms = {} to keep it across \
+                 restarts)",
+                status.nmea_delay_ms,
+                status.nmea_delay_ms,
+                status.nmea_delay_ms
             );
         }
         if p.refused_by_network > self.refused_by_network {
@@ -315,6 +327,12 @@ pub fn describe(status: &ReceiverStatus) -> String {
 pub fn describe_label_timing(misfit: &LabelTimingMisfit) -> String {
     let (earliest, latest) = misfit.arrivals_ms;
     let (from, to) = misfit.window_ms;
+    if let Some(delay) = misfit.network_delay_ms {
+        return format!(
+            "NMEA labels arrive {earliest}-{latest} ms after the PPS edge but are expected {from}-{to} ms after it; \
+             by network time each arrives {delay} ms after the pulse it names (negative: before it): set refclock.nmea-delay-ms to about {delay}"
+        );
+    }
     let middle = (earliest + latest) / 2;
     format!(
         "NMEA labels arrive {earliest}-{latest} ms after the PPS edge but are expected {from}-{to} ms after it \
@@ -331,8 +349,11 @@ mod tests {
 
     #[test]
     fn a_label_timing_misfit_names_the_setting_and_a_value_for_it() {
-        let misfit = LabelTimingMisfit { arrivals_ms: (700, 990), window_ms: (0, 700) };
+        let misfit =
+            LabelTimingMisfit { arrivals_ms: (700, 990), window_ms: (0, 700), network_delay_ms: None };
         let text = describe_label_timing(&misfit);
+        let measured = LabelTimingMisfit { network_delay_ms: Some(-155), ..misfit };
+        assert!(describe_label_timing(&measured).ends_with("nmea-delay-ms to about -155"));
         assert!(text.contains("700-990 ms after the PPS edge"), "{text}");
         assert!(text.contains("expected 0-700 ms"), "{text}");
         assert!(text.contains("after its pulse, set nmea-delay-ms to about 845;"), "{text}");

@@ -285,3 +285,20 @@ fn nts_sessions_survive_a_restart_without_a_new_key_exchange() {
     assert_eq!(s["sources"][0]["key_exchanges"], 0, "no key exchange after the restart: {s:#}");
     assert_eq!(s["sources"][0]["authenticated"], true);
 }
+
+#[test]
+fn the_network_measures_a_label_delay_the_window_misses_and_the_clock_locks_on_the_right_second() {
+    let upstream = RunningDaemon::start(&observe_only_nts_config(1));
+    let sources = nts_source(upstream.nts_ke[0].port(), &upstream.dir().join("ca/ca.pem"));
+    // A slow receiver: labels 940-980 ms after their pulse, where 300 ms is configured.
+    let config =
+        demo_with(&sources, "").replace("nmea-latency-ms = [50, 500]", "nmea-latency-ms = [940, 980]");
+    let daemon = RunningDaemon::start(&config);
+    let s = wait_for(&daemon, Duration::from_secs(120), "locked with the measured delay", |s| {
+        s["state"] == "LOCKED"
+    });
+    let error = s["clock"]["simulated_true_error_ns"].as_f64().unwrap();
+    assert!(error.abs() < 100_000.0, "locked on the right second: {error} ns off");
+    let log = daemon.log();
+    assert!(log.contains("the pairing now uses 9"), "{log}");
+}

@@ -26,7 +26,11 @@
 //!   edge, every one of them, and the clock was set one second off.
 //!
 //! When many labels fall between windows, the configured delay does not fit the receiver;
-//! [`Pairing::label_timing`] says where they arrive, for the operator to set it.
+//! [`Pairing::label_timing`] says where they arrive, for the operator to set it. Timing alone
+//! cannot tell a label sent late for the last pulse from one sent early for the next; the
+//! network can: it says which second each label's arrival falls in, so the delay after the
+//! pulse a label names is measured, and once the labels misfit the window and the measured
+//! delays agree, the pairing uses that delay ([`PairingCounts::delay_adopted`]) and says so.
 
 use std::collections::VecDeque;
 
@@ -101,6 +105,8 @@ pub struct PairingCounts {
     pub refused_by_network: u64,
     /// Times the network moved the anchor to the relation it confirms.
     pub network_relocks: u64,
+    /// Times the NMEA delay measured against network time replaced the configured one.
+    pub delay_adopted: u64,
     /// Pairs that agreed while lock was being established.
     pub locking: u64,
     /// Samples from labels alone because PPS never showed (`nmea_fallback_after_ns`).
@@ -151,6 +157,8 @@ pub struct Pairing {
 struct RecentLabels {
     arrivals_ms: VecDeque<i64>,
     between_windows: VecDeque<bool>,
+    /// Arrival after the true edge of the second each label names, by network time, in ms.
+    network_delays_ms: VecDeque<i64>,
 }
 
 /// Labels remembered for [`Pairing::label_timing`].
@@ -173,7 +181,13 @@ impl RecentLabels {
 pub struct LabelTimingMisfit {
     pub arrivals_ms: (i64, i64),
     pub window_ms: (i64, i64),
+    /// By network time, how long after the pulse it names each label arrives (median), ms.
+    pub network_delay_ms: Option<i64>,
 }
+
+/// Measured delays may scatter this much (serial buffering, a busy receiver) and still be
+/// one receiver habit.
+const DELAY_SPREAD_MS: i64 = 300;
 
 /// Bound on queued edges and labels; more means one side is flooding, and the oldest go.
 const QUEUE_MAX: usize = 8;
@@ -236,7 +250,40 @@ impl Pairing {
         let latest = recent.arrivals_ms.iter().max()?;
         let (from, to) = self.window(0);
         let ms = |ns: i64| ns.div_euclid(1_000_000);
-        Some(LabelTimingMisfit { arrivals_ms: (*earliest, *latest), window_ms: (ms(from), ms(to)) })
+        Some(LabelTimingMisfit {
+            arrivals_ms: (*earliest, *latest),
+            window_ms: (ms(from), ms(to)),
+            network_delay_ms: self.network_delay_ms(),
+        })
+    }
+
+    /// The median of the network-measured label delays, when there are enough and they agree.
+    fn network_delay_ms(&self) -> Option<i64> {
+        let mut delays: Vec<i64> = self.timing.network_delays_ms.iter().copied().collect();
+        if delays.len() < 8 {
+            return None;
+        }
+        delays.sort_unstable();
+        let (low, high) = (delays[0], delays[delays.len() - 1]);
+        (high - low <= DELAY_SPREAD_MS).then(|| delays[delays.len() / 2])
+    }
+
+    /// The configured delay misfits and the network measured one: use that one instead.
+    fn adopt_network_delay(&mut self) {
+        let Some(misfit) = self.label_timing() else { return };
+        let Some(delay_ms) = misfit.network_delay_ms else { return };
+        self.config.nmea_delay_ns = delay_ms * 1_000_000;
+        self.counts.delay_adopted += 1;
+        // Judge the new setting on the labels that come from now on.
+        self.timing = RecentLabels::default();
+        self.anchor = None;
+        self.agreeing = 0;
+        self.rival = None;
+    }
+
+    /// The NMEA delay in use, ms (the configured one until a measured one was adopted).
+    pub fn nmea_delay_ms(&self) -> i64 {
+        self.config.nmea_delay_ns.div_euclid(1_000_000)
     }
 
     /// A PPS edge at local time `edge`.
@@ -281,12 +328,20 @@ impl Pairing {
             let after_edge_ms = (arrived - edge).rem_euclid(NANOS_PER_SEC) / 1_000_000;
             RecentLabels::push(&mut self.timing.arrivals_ms, after_edge_ms);
         }
+        if let Some(network) = self.network.filter(|n| n.bound_ns < NETWORK_DECIDES_BELOW_NS) {
+            let named_edge = utc_second.saturating_mul(NANOS_PER_SEC) + network.local_minus_utc_ns;
+            RecentLabels::push(
+                &mut self.timing.network_delays_ms,
+                (arrived - named_edge).div_euclid(1_000_000),
+            );
+        }
         if self.labels.len() == QUEUE_MAX {
             self.labels.pop_front();
             self.counts.labels_without_edge += 1;
         }
         self.labels.push_back((arrived, utc_second));
         self.advance(arrived, out);
+        self.adopt_network_delay();
     }
 
     /// Time has reached `now` (also without input): windows that closed are decided.
@@ -706,6 +761,34 @@ mod tests {
         assert_eq!(pairing.counts().network_relocks, 1);
         assert_eq!(out.len(), 10, "every right pair used at once");
         assert!(out.iter().all(|s| s.utc_second - s.edge_local.0 == 1), "{out:?}");
+    }
+
+    #[test]
+    fn the_network_measures_the_delay_the_window_misfits_and_it_is_used() {
+        // Labels 950 ms after the pulse they name (a slow 9600-baud receiver), 60 ms before
+        // it (a receiver that announces the coming second), with the default 300 ms expected.
+        for delay_ms in [950, -60] {
+            let mut pairing = Pairing::with_pps(config(300));
+            pairing.set_network_time(Some(NETWORK));
+            let mut scenario = Scenario::new(delay_ms * MS);
+            scenario.seconds = 90;
+            let samples = scenario.run(&mut pairing);
+            assert_eq!(pairing.counts().delay_adopted, 1, "{delay_ms} ms: {:?}", pairing.counts());
+            assert_eq!(pairing.nmea_delay_ms(), delay_ms);
+            // `run` checked that every sample names its true second; most seconds are used.
+            assert!(samples.len() > 45, "{delay_ms} ms: {} samples", samples.len());
+        }
+    }
+
+    #[test]
+    fn without_a_network_a_misfit_is_only_reported() {
+        let mut pairing = Pairing::with_pps(config(300));
+        let mut scenario = Scenario::new(950 * MS);
+        scenario.seconds = 90;
+        scenario.run(&mut pairing);
+        assert_eq!(pairing.counts().delay_adopted, 0);
+        let misfit = pairing.label_timing().expect("reported");
+        assert_eq!(misfit.network_delay_ms, None);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct ReceiverStatus {
     pub pairing: PairingCounts,
     /// Set while the labels arrive where the configured delay does not expect them.
     pub label_timing: Option<LabelTimingMisfit>,
+    /// The NMEA delay the pairing uses, ms: the configured one, or one measured by network time.
+    pub nmea_delay_ms: i64,
     pub edges: u64,
 }
 
@@ -33,6 +35,7 @@ pub struct Receiver {
 impl Receiver {
     pub fn new(window: DateWindow, pairing: PairingConfig, with_pps: bool) -> Receiver {
         let pairing = if with_pps { Pairing::with_pps(pairing) } else { Pairing::nmea_only(pairing) };
+        let nmea_delay_ms = pairing.nmea_delay_ms();
         Receiver {
             stream: NmeaStream::new(window),
             pairing,
@@ -45,6 +48,7 @@ impl Receiver {
                 nmea: NmeaCounts::default(),
                 pairing: PairingCounts::default(),
                 label_timing: None,
+                nmea_delay_ms,
                 edges: 0,
             },
         }
@@ -114,5 +118,6 @@ impl Receiver {
         self.status.nmea = self.stream.counts();
         self.status.pairing = self.pairing.counts();
         self.status.label_timing = self.pairing.label_timing();
+        self.status.nmea_delay_ms = self.pairing.nmea_delay_ms();
     }
 }
