@@ -125,7 +125,9 @@ fn a_slow_pull_is_flagged_once_it_exceeds_the_allowance() {
 
 #[test]
 fn with_the_receiver_gone_for_two_hours_the_network_is_served_at_stratum_two() {
-    let mut config = scenario(7);
+    // A +1 ppm temperature step 20 minutes into the outage: holdover alone would drift 1 ppm.
+    let mut config = accuracy::scenario(7, Timeline { temperature_step_at: 1_500, ..TIMELINE });
+    config.network = Some(network());
     config.pps_outages = vec![(300, 100_000)];
     let mut sim = Simulation::new(config);
     let records = run(&mut sim, 300 + 2 * 3600);
@@ -153,6 +155,11 @@ fn with_the_receiver_gone_for_two_hours_the_network_is_served_at_stratum_two() {
         end.true_error_ns / 1e3,
         root_distance / 1e3
     );
+    // Past the holdover limit network time steers: the error stays near the path's asymmetry.
+    let worst_after_limit = records[300 + 3_700..].iter().map(|r| r.true_error_ns.abs()).fold(0.0, f64::max);
+    println!("worst error from the holdover limit on: {:.0} us", worst_after_limit / 1e3);
+    assert!(worst_after_limit < 2e6, "network time steers: {worst_after_limit} ns");
+    assert!(end.true_error_ns.abs() < 200_000.0, "followed the network: {} ns", end.true_error_ns);
 }
 
 #[test]

@@ -461,6 +461,20 @@ impl Discipline {
         Some(Steering { step_ns: 0.0, frequency_ppb: rate })
     }
 
+    /// The clock is steered by something else (network time, while no reference is usable):
+    /// from `now` on it runs `rate_ppb` faster. Recorded, so that the oscillator's own phase is
+    /// still known exactly when the reference returns.
+    pub fn steered_elsewhere(&mut self, now: Nanos, rate_ppb: f64) {
+        let now = now.max(self.corrections.latest().since);
+        self.corrections.change(now, 0.0, rate_ppb);
+    }
+
+    /// Moves the lock state on to `now` without steering (while something else steers).
+    pub fn advance_to(&mut self, now: Nanos) {
+        let now = now.max(self.corrections.latest().since);
+        self.advance(now);
+    }
+
     /// Time passes: call about once a second, samples or not. In holdover this is what keeps
     /// the steering on the predicted error instead of the last measured one.
     pub fn on_tick(&mut self, now: Nanos) -> Option<Steering> {

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod history;
 pub mod kernel;
 pub mod leap;
+pub mod network_follower;
 pub mod oscillator;
 pub mod persist;
 pub mod served;

@@ -116,6 +116,7 @@ mod tests {
             root_delay_ns: 20_000_000.0,
             root_dispersion_ns: 1_000_000.0,
             survivors: 2,
+            at: 0,
         };
         let s =
             network_fallback_state(&network, source_reference_id(None, "192.0.2.7:123"), NO_LEAP, -20, NOW);

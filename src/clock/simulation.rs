@@ -11,6 +11,7 @@ use refclock::sim::{nmea_out, Scenario, SimConfig};
 use super::discipline::LockState;
 use super::discipline::{Discipline, DisciplineConfig, Estimate};
 use super::filter::Nanos;
+use super::network_follower::network_steering;
 use super::oscillator::{Oscillator, OscillatorConfig};
 use super::sim_clock::SimulatedClock;
 use crate::integrity::{GuardConfig, IntegrityState, SampleBounds, Witness};
@@ -127,8 +128,18 @@ impl Simulation {
             }
         }
         self.poll_network(nmea_at, arrived);
-        if let Some(steering) = self.discipline.on_tick(arrived) {
-            self.clock.steer(nmea_at, steering);
+        let network = self.witness.network();
+        match network_steering(&self.discipline.estimate(arrived), network.as_ref(), arrived) {
+            Some(steering) => {
+                self.discipline.advance_to(arrived);
+                self.discipline.steered_elsewhere(arrived, steering.frequency_ppb);
+                self.clock.steer(nmea_at, steering);
+            }
+            None => {
+                if let Some(steering) = self.discipline.on_tick(arrived) {
+                    self.clock.steer(nmea_at, steering);
+                }
+            }
         }
         self.elapsed += 1;
         let true_error_ns = self.clock.error_at(nmea_at);

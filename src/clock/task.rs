@@ -16,6 +16,7 @@ use super::filter::Nanos;
 use super::history::{ClockHistory, SharedClockHistory};
 use super::kernel::{self, KernelStatus};
 use super::leap::{with_network_leap, Leap, LeapSeconds, LeapStatus};
+use super::network_follower::network_steering;
 use super::oscillator::Oscillator;
 use super::persist::{ClockMemory, HistoryPoint};
 use super::served::{network_fallback_state, served_state, source_reference_id};
@@ -346,9 +347,7 @@ impl Run {
                 Err(RecvTimeoutError::Timeout) => {
                     next_tick += TICK;
                     let now = self.steered.now();
-                    if let Some(steering) = self.discipline.on_tick(now) {
-                        self.steered.apply(steering);
-                    }
+                    self.tick_steering(now);
                     let bounds = self.sample_bounds(now);
                     let transition = self.witness.on_tick(now, bounds);
                     self.after_network_update(transition);
@@ -399,6 +398,27 @@ impl Run {
                 self.witness.on_clock_step(self.steered.now());
                 self.publish_network_time();
                 tracing::info!("clock: stepped by {:+.6} s", steering.step_ns / 1e9);
+            }
+        }
+    }
+
+    /// Once a second: the discipline steers, or, with no usable reference, network time does
+    /// (and the discipline is told, so it still knows the oscillator when the reference returns).
+    fn tick_steering(&mut self, now: Nanos) {
+        let network = self.witness.network();
+        let from_network = (self.mode != ClockMode::ObserveOnly)
+            .then(|| network_steering(&self.discipline.estimate(now), network.as_ref(), now))
+            .flatten();
+        match from_network {
+            Some(steering) => {
+                self.discipline.advance_to(now);
+                self.discipline.steered_elsewhere(now, steering.frequency_ppb);
+                self.steered.apply(steering);
+            }
+            None => {
+                if let Some(steering) = self.discipline.on_tick(now) {
+                    self.steered.apply(steering);
+                }
             }
         }
     }

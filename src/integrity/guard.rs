@@ -190,6 +190,7 @@ mod tests {
             root_delay_ns: 0.0,
             root_dispersion_ns: 0.0,
             survivors: 1,
+            at: 0,
         }
     }
 

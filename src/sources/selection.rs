@@ -17,6 +17,8 @@ pub struct Candidate {
     pub stratum: u8,
     pub root_delay_ns: f64,
     pub root_dispersion_ns: f64,
+    /// When its offset was measured, on our clock.
+    pub at: i64,
 }
 
 /// What the network says about our clock.
@@ -33,6 +35,8 @@ pub struct NetworkEstimate {
     pub root_delay_ns: f64,
     pub root_dispersion_ns: f64,
     pub survivors: usize,
+    /// When the newest survivor's offset was measured, on our clock.
+    pub at: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -75,6 +79,7 @@ pub fn select(candidates: &[Candidate]) -> Selection {
         root_delay_ns: best_candidate.root_delay_ns,
         root_dispersion_ns: best_candidate.root_dispersion_ns + (offset_ns - best_candidate.offset_ns).abs(),
         survivors: survivors.len(),
+        at: survivors.iter().map(|(_, c)| c.at).max().unwrap_or(best_candidate.at),
     });
     selection
 }
@@ -136,7 +141,14 @@ mod tests {
     use super::*;
 
     fn source(offset_ns: f64, root_distance_ns: f64) -> Candidate {
-        Candidate { offset_ns, root_distance_ns, stratum: 1, root_delay_ns: 0.0, root_dispersion_ns: 0.0 }
+        Candidate {
+            offset_ns,
+            root_distance_ns,
+            stratum: 1,
+            root_delay_ns: 0.0,
+            root_dispersion_ns: 0.0,
+            at: 0,
+        }
     }
 
     #[test]

@@ -190,6 +190,7 @@ impl Upstreams {
                     stratum: e.stratum,
                     root_delay_ns: e.root_delay_ns,
                     root_dispersion_ns: e.root_dispersion_ns,
+                    at: e.at,
                 });
                 self.candidates.push(i);
             }
