@@ -174,3 +174,23 @@ fn with_every_source_unreachable_the_receiver_is_served_unchecked() {
     assert_eq!(end.integrity, IntegrityState::Unchecked);
     assert_eq!(end.estimate.state, LockState::Locked, "GNSS is still followed");
 }
+
+#[test]
+fn after_network_steering_the_receiver_is_followed_again_when_it_returns() {
+    let mut config = scenario(9);
+    config.pps_outages = vec![(300, 300 + 4_200)];
+    let mut sim = Simulation::new(config);
+    // `run` checks the bound against the true error at every locked or holdover second.
+    let records = run(&mut sim, 300 + 4_200 + 300);
+    assert_eq!(records[300 + 4_000].estimate.state, LockState::Unsynchronised, "past the limit");
+    let relocked =
+        records[300 + 4_200..].iter().find(|r| r.estimate.state == LockState::Locked).map(|r| r.elapsed);
+    let relocked = relocked.expect("locks again");
+    assert!(relocked <= 300 + 4_200 + 60, "relocked at {relocked} s");
+    let end = records.last().unwrap();
+    assert!(end.true_error_ns.abs() < 5_000.0, "on PPS again: {} ns", end.true_error_ns);
+    println!(
+        "PPS back at 4500 s after network steering: locked at {relocked} s, error then {:.1} us",
+        end.true_error_ns / 1e3
+    );
+}
