@@ -259,6 +259,10 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
             position: None,
             locked: false,
             pairing_warning: None,
+            nmea_delay_ms: 0,
+            labels_refused: 0,
+            labels_refused_by_network: 0,
+            second_changes_refused: 0,
         };
     };
     let epoch = s.last_epoch.as_ref();
@@ -299,6 +303,10 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
         }),
         locked: s.locked,
         pairing_warning: s.label_timing.as_ref().map(crate::gnss::describe_label_timing),
+        nmea_delay_ms: s.nmea_delay_ms,
+        labels_refused: s.pairing.refused_jumps,
+        labels_refused_by_network: s.pairing.refused_by_network,
+        second_changes_refused: s.pairing.unadopted_changes,
     }
 }
 

@@ -233,6 +233,10 @@ fn a_label_jump_is_flagged_by_the_network_and_unreachable_sources_leave_it_unche
     let d = s["integrity"]["disagreement_ns"].as_f64().unwrap();
     assert!((d.abs() - 1e9).abs() < 1e6, "a second apart: {d}");
     assert!(daemon.log().contains("integrity: gnss-disagrees"), "{}", daemon.log());
+    assert!(
+        s["gnss"]["labels_refused_by_network"].as_u64().unwrap_or(0) > 0,
+        "the pairing refused them: {s:#}"
+    );
     // Ten more seconds: still distrusted, and the served stratum is still 1 (holdover).
     std::thread::sleep(Duration::from_secs(10));
     let s = status(&daemon);

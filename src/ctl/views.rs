@@ -155,6 +155,10 @@ pub fn gnss(s: &StatusSnapshot) -> String {
         );
     }
     let _ = writeln!(out, "{:<20}: {}", "Paired to PPS", if g.locked { "yes" } else { "no" });
+    let _ = writeln!(out, "{:<20}: {} ms", "NMEA delay", g.nmea_delay_ms);
+    if let Some(text) = stratum1_web::page::refused_labels(g) {
+        let _ = writeln!(out, "{:<20}: {text}", "Labels refused");
+    }
     if !g.signals.is_empty() {
         let _ = writeln!(out, "\nSystem    PRN  SNR dB-Hz");
         for sig in &g.signals {

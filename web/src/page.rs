@@ -77,6 +77,9 @@ pub fn render(s: &StatusSnapshot) -> String {
             if let Some(warning) = &g.pairing_warning {
                 rows.push(("Pairing", warning.clone()));
             }
+            if let Some(text) = refused_labels(g) {
+                rows.push(("Labels refused", text));
+            }
             if let Some(p) = &g.position {
                 rows.push((
                     "Position",
@@ -236,6 +239,24 @@ fn sources_rows(s: &StatusSnapshot) -> (Vec<(String, String)>, Option<String>) {
     (rows, warning)
 }
 
+/// Labels the pairing refused, when there are any: the receiver named another second.
+pub fn refused_labels(g: &crate::snapshot::GnssView) -> Option<String> {
+    let mut parts = Vec::new();
+    if g.labels_refused > 0 {
+        parts.push(format!("{} naming another second", g.labels_refused));
+    }
+    if g.labels_refused_by_network > 0 {
+        parts.push(format!("{} the network contradicted", g.labels_refused_by_network));
+    }
+    if g.second_changes_refused > 0 {
+        parts.push(format!(
+            "{} sustained change(s) of the second not adopted (restart to adopt)",
+            g.second_changes_refused
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 fn ns(v: f64) -> String {
     if !v.is_finite() {
         "unknown".into()
@@ -311,6 +332,19 @@ mod page_tests {
         lost.history.clear();
         let html = super::render(&lost);
         assert!(html.contains("none configured") && html.contains("Nothing to plot yet"));
+    }
+
+    #[test]
+    fn refused_labels_are_shown_only_when_there_are_some() {
+        let mut s = example();
+        assert!(!super::render(&s).contains("Labels refused"));
+        if let Some(g) = s.gnss.as_mut() {
+            g.labels_refused_by_network = 12;
+            g.second_changes_refused = 1;
+        }
+        let html = super::render(&s);
+        assert!(html.contains("12 the network contradicted"), "{html}");
+        assert!(html.contains("1 sustained change(s) of the second not adopted"), "{html}");
     }
 
     #[test]

@@ -181,6 +181,17 @@ pub struct GnssView {
     /// Why pairing cannot work as configured, and what to change (absent when it can).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairing_warning: Option<String>,
+    /// The NMEA delay the pairing uses, ms (configured, or measured by network time).
+    #[serde(default)]
+    pub nmea_delay_ms: i64,
+    /// Labels refused because they named another second than the anchor, and because the
+    /// network contradicted them; changes of the second never adopted (no network to decide).
+    #[serde(default)]
+    pub labels_refused: u64,
+    #[serde(default)]
+    pub labels_refused_by_network: u64,
+    #[serde(default)]
+    pub second_changes_refused: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -301,6 +312,10 @@ pub fn example() -> StatusSnapshot {
             position: Some(PositionView { latitude_deg: 52.1, longitude_deg: 5.1, altitude_m: Some(12.0) }),
             locked: true,
             pairing_warning: None,
+            nmea_delay_ms: 300,
+            labels_refused: 0,
+            labels_refused_by_network: 0,
+            second_changes_refused: 0,
         }),
         ntp: NtpView {
             received: 1000,
