@@ -37,6 +37,22 @@ enum Command {
     Nts,
     /// Upstream servers and whether the receiver agrees with them (like `chronyc sources`).
     Sources,
+    /// Raspberry Pi OS: show the config.txt and cmdline.txt changes a GNSS HAT needs on this
+    /// board (UART on GPIO 14/15, console off it, the PPS overlay); write them with --apply.
+    PiSetup {
+        /// adafruit-ultimate-gps (PPS on GPIO 4) or uputronics-ublox (GPIO 18).
+        #[arg(long)]
+        hat: String,
+        /// Write the changes (the old files are kept beside them as *.stratum1-backup).
+        #[arg(long)]
+        apply: bool,
+        /// The boot partition; default /boot/firmware (Bookworm), else /boot.
+        #[arg(long, value_name = "DIR")]
+        boot: Option<PathBuf>,
+        /// Where the board's model is read from.
+        #[arg(long, value_name = "FILE", default_value = "/proc/device-tree/model")]
+        model: PathBuf,
+    },
     /// The GNSS receiver: fix, satellites and signal strength; `gnss decode FILE` decodes a capture.
     Gnss {
         #[command(subcommand)]
@@ -70,6 +86,7 @@ fn main() -> ExitCode {
             return decode(file, not_before)
         }
         Command::Gnss { command: Some(GnssCommand::Simulate { seconds }) } => return simulate(seconds),
+        Command::PiSetup { hat, apply, boot, model } => return pi_setup(&hat, apply, boot, &model),
         Command::Status => views::status,
         Command::Serverstats => views::serverstats,
         Command::Nts => views::nts,
@@ -108,6 +125,83 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn pi_setup(hat: &str, apply: bool, boot: Option<PathBuf>, model: &std::path::Path) -> ExitCode {
+    use stratum1::ctl::pi_setup::{self, Board};
+    let fail = |message: String| {
+        eprintln!("stratum1ctl pi-setup: {message}");
+        ExitCode::from(2)
+    };
+    let hat = match pi_setup::hat(hat) {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let board = match std::fs::read_to_string(model).map_err(|e| format!("{}: {e}", model.display())) {
+        Ok(text) => match Board::from_model(&text) {
+            Ok(b) => b,
+            Err(e) => return fail(e),
+        },
+        Err(e) => return fail(e),
+    };
+    let boot = boot.unwrap_or_else(|| {
+        let bookworm = PathBuf::from("/boot/firmware");
+        if bookworm.join("config.txt").exists() {
+            bookworm
+        } else {
+            PathBuf::from("/boot")
+        }
+    });
+    let (config_path, cmdline_path) = (boot.join("config.txt"), boot.join("cmdline.txt"));
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let (config, cmdline) = match (read(&config_path), read(&cmdline_path)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
+    let plan = pi_setup::plan(board, hat, &config, &cmdline);
+    let changes = [
+        (&config_path, config.as_str(), plan.config_txt.as_str()),
+        (&cmdline_path, cmdline.as_str(), plan.cmdline_txt.as_str()),
+    ];
+    let mut changed = false;
+    for (path, before, after) in changes {
+        let d = pi_setup::diff(&path.display().to_string(), before, after);
+        print!("{d}");
+        changed |= !d.is_empty();
+    }
+    if !changed {
+        println!(
+            "{} and {} are already set for {} on a {board:?}.",
+            config_path.display(),
+            cmdline_path.display(),
+            hat.name
+        );
+    } else if apply {
+        for (path, before, after) in changes {
+            if before == after {
+                continue;
+            }
+            let backup = path.with_extension("txt.stratum1-backup");
+            if let Err(e) = std::fs::write(&backup, before) {
+                return fail(format!("cannot keep {}: {e}; nothing written", backup.display()));
+            }
+            if let Err(e) = stratum1::nts::certificates::write_file(path, after.as_bytes(), 0o755) {
+                return fail(format!(
+                    "cannot write {}: {e}; the old file is {}",
+                    path.display(),
+                    backup.display()
+                ));
+            }
+            println!("wrote {} (the old one is {})", path.display(), backup.display());
+        }
+        println!("Reboot for the changes to take effect.");
+    } else {
+        println!("Nothing written: run again with --apply (as root) to write these changes.");
+    }
+    print!("{}", pi_setup::after_reboot(board, hat));
+    ExitCode::SUCCESS
 }
 
 fn simulate(seconds: u64) -> ExitCode {

@@ -2,4 +2,5 @@
 
 pub mod gnss_decode;
 pub mod http;
+pub mod pi_setup;
 pub mod views;
