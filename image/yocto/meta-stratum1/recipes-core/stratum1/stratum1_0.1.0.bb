@@ -8,7 +8,9 @@ STRATUM1_LICENSE_LINE_MD5 ??= ""
 
 # Point these at your clone of the repository (no host name is written into this layer).
 STRATUM1_GIT_URI ??= ""
-SRCREV ??= "${AUTOREV}"
+# A fixed commit: the crates list below is frozen to that commit's Cargo.lock, so following
+# the branch (AUTOREV) would build against crates the recipe does not fetch.
+SRCREV ??= ""
 SRC_URI = "${STRATUM1_GIT_URI};branch=main \
            file://stratum1d.service \
            file://60-stratum1.rules \
@@ -29,7 +31,7 @@ inherit cargo cargo-update-recipe-crates systemd useradd
 require ${BPN}-crates.inc
 
 python () {
-    for var in ("STRATUM1_GIT_URI", "STRATUM1_CRATE_REGISTRY", "STRATUM1_LICENSE_LINE_MD5"):
+    for var in ("STRATUM1_GIT_URI", "SRCREV", "STRATUM1_CRATE_REGISTRY", "STRATUM1_LICENSE_LINE_MD5"):
         if not d.getVar(var):
             raise bb.parse.SkipRecipe("set %s (see meta-stratum1/README.md)" % var)
 }
