@@ -254,7 +254,7 @@ impl Warned {
             );
         }
         if p.refused_by_network > self.refused_by_network {
-            let due = !self.last_network_warning.is_some_and(|t| t.elapsed() < SUMMARY_EVERY);
+            let due = self.last_network_warning.is_none_or(|t| t.elapsed() >= SUMMARY_EVERY);
             if due {
                 tracing::warn!(
                     "gnss: {} labels named a second the network time contradicts; refused",

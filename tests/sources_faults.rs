@@ -168,7 +168,7 @@ fn bad_macs_wrong_origins_and_kisses_of_death_are_counted_and_never_used() {
         relay.set(mode);
         let s = wait_for(&daemon, nts_reason, |s| {
             bad(s, 0, nts_reason) >= bad(&before, 0, nts_reason) + 2
-                && plain_reason.map_or(true, |r| bad(s, 1, r) > bad(&before, 1, r))
+                && plain_reason.is_none_or(|r| bad(s, 1, r) > bad(&before, 1, r))
         });
         // Only answers already on their way when the relay changed may have been used.
         assert!(answers(&s, 0) <= answers(&before, 0) + 1, "NTS answers used while broken:\n{s:#}");

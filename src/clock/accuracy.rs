@@ -32,7 +32,7 @@ impl Timeline {
 /// frequency random walk and a +1 ppm temperature step (time constant 120 s); the clock starts
 /// 100 ms off.
 pub fn scenario(seed: u64, timeline: Timeline) -> SimulationConfig {
-    let sign = if seed % 2 == 0 { 1.0 } else { -1.0 };
+    let sign = if seed.is_multiple_of(2) { 1.0 } else { -1.0 };
     SimulationConfig {
         receiver: SimConfig { seed, ..SimConfig::default() },
         oscillator: OscillatorConfig {

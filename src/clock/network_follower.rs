@@ -27,7 +27,7 @@ pub fn network_steering(
 ) -> Option<Steering> {
     let idle = match estimate.state {
         LockState::Unsynchronised => true,
-        LockState::Acquiring => estimate.last_sample_at.map_or(true, |t| now - t > REFERENCE_RECENT_NS),
+        LockState::Acquiring => estimate.last_sample_at.is_none_or(|t| now - t > REFERENCE_RECENT_NS),
         LockState::Locked | LockState::Holdover => false,
     };
     idle.then(|| network.map(|n| follow_network(n, estimate.frequency_ppb, now))).flatten()

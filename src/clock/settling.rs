@@ -303,7 +303,7 @@ impl SettlingFilter {
 
     /// Merges the base with every onset that began before `before`.
     fn merge_older_than(&mut self, before: Nanos) {
-        let old = |h: &Hypothesis| h.onset.map_or(true, |(since, _)| since < before);
+        let old = |h: &Hypothesis| h.onset.is_none_or(|(since, _)| since < before);
         self.hypotheses.retain(|h| h.onset.is_none() || !old(h) || h.weight >= MERGED_IF_AT_LEAST);
         if self.hypotheses.iter().filter(|h| old(h)).count() < 2 {
             return;

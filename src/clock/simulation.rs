@@ -162,7 +162,7 @@ impl Simulation {
             nmea_bias_bound_ns: self.config.discipline.nmea_bias_bound_ns,
             acquiring: estimate.state == LockState::Acquiring,
         };
-        if elapsed % network.poll_s.max(1) == 0 {
+        if elapsed.is_multiple_of(network.poll_s.max(1)) {
             self.witness.on_source(0, SourceEvent::Polled, arrived, bounds);
             let silent = network.outages.iter().any(|&(from, to)| (from..to).contains(&elapsed));
             if !silent {

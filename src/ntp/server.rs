@@ -135,7 +135,7 @@ impl RatePolicy {
 
     fn pick_for_kiss_of_death(&self) -> bool {
         let n = self.over_rate_seen.fetch_add(1, Ordering::Relaxed);
-        n % self.kiss_of_death_one_in == 0
+        n.is_multiple_of(self.kiss_of_death_one_in)
     }
 }
 

@@ -54,7 +54,7 @@ pub fn write_record(out: &mut Vec<u8>, critical: bool, record_type: u16, body: &
 }
 
 fn u16_list(body: &[u8]) -> Option<Vec<u16>> {
-    if body.len() % 2 != 0 {
+    if !body.len().is_multiple_of(2) {
         return None;
     }
     Some(body.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())

@@ -272,7 +272,7 @@ impl Poller {
                 }
             },
             SourceMode::Nts => {
-                if !self.session.as_ref().is_some_and(|s| !s.ke.cookies.is_empty()) {
+                if self.session.as_ref().is_none_or(|s| s.ke.cookies.is_empty()) {
                     self.session = None;
                     match self.key_exchange() {
                         Ok(session) => {
