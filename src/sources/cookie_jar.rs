@@ -74,7 +74,12 @@ pub fn load(path: &Path) -> io::Result<Option<KeSession>> {
     }
 }
 
+/// Writes the session, making its directory (mode 0700) if it is not there yet.
 pub fn save(path: &Path, session: &KeSession) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
     crate::nts::certificates::write_file(path, to_text(session).as_bytes(), 0o600)
 }
 
@@ -127,10 +132,12 @@ mod tests {
     fn files_are_named_by_address_and_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let path = path_for(dir.path(), "[::1]:4460");
+        let path = path_for(&dir.path().join("made-on-first-save"), "[::1]:4460");
         assert_eq!(path.file_name().unwrap(), "___1__4460.nts.json");
         assert!(load(&path).unwrap().is_none());
         save(&path, &session()).unwrap();
+        let dir_mode = std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(load(&path).unwrap().unwrap().cookies.len(), 2);
     }
