@@ -141,11 +141,13 @@ fn wait_readable(fd: i32, timeout: Duration) -> io::Result<bool> {
     }
 }
 
+#[allow(clippy::unnecessary_cast)] // i64 here, i32 on armhf
 fn monotonic_nanos() -> i64 {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    now.tv_sec * 1_000_000_000 + now.tv_nsec
+    // The fields are 32 bits on armhf (Raspberry Pi OS 32-bit).
+    now.tv_sec as i64 * 1_000_000_000 + now.tv_nsec as i64
 }
 
 #[cfg(test)]

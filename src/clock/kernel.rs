@@ -28,12 +28,14 @@ fn zeroed_timex() -> libc::timex {
 }
 
 /// The request that steps the clock by `step_ns` (ADJ_SETOFFSET, nanosecond resolution).
+#[allow(clippy::unnecessary_cast)] // time_t is i64 here, i32 on armhf
 pub fn step_request(step_ns: f64) -> libc::timex {
     let mut tx = zeroed_timex();
     let step = step_ns.round() as i64;
     tx.modes = libc::ADJ_SETOFFSET | libc::ADJ_NANO;
-    tx.time.tv_sec = step.div_euclid(1_000_000_000);
-    tx.time.tv_usec = step.rem_euclid(1_000_000_000);
+    // time_t and suseconds_t are 32 bits on armhf.
+    tx.time.tv_sec = step.div_euclid(1_000_000_000) as libc::time_t;
+    tx.time.tv_usec = step.rem_euclid(1_000_000_000) as libc::suseconds_t;
     tx
 }
 

@@ -212,6 +212,7 @@ pub fn enable_receive_timestamps(fd: RawFd) -> io::Result<()> {
     }
 }
 
+#[allow(clippy::unnecessary_cast)] // time_t is i64 here, i32 on armhf
 fn kernel_timestamp(header: &libc::msghdr) -> Option<(i64, u32)> {
     // SAFETY: `header` was filled by recvmmsg; its control pointer and length describe a buffer
     // we own, and the CMSG_* helpers stay within msg_controllen.
@@ -221,7 +222,8 @@ fn kernel_timestamp(header: &libc::msghdr) -> Option<(i64, u32)> {
             let c = &*cmsg;
             if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_TIMESTAMPNS {
                 let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                return Some((ts.tv_sec, ts.tv_nsec as u32));
+                // time_t is 32 bits on armhf.
+                return Some((ts.tv_sec as i64, ts.tv_nsec as u32));
             }
             cmsg = libc::CMSG_NXTHDR(header, cmsg);
         }

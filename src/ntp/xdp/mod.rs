@@ -108,11 +108,13 @@ struct StampClock {
     realtime_minus_monotonic_ns: i64,
 }
 
+#[allow(clippy::unnecessary_cast)] // i64 here, i32 on armhf
 fn clock_ns(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: one live timespec; reading a clock changes nothing.
     unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    // The fields are 32 bits on armhf.
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
 }
 
 impl StampClock {
