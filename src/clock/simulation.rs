@@ -11,7 +11,7 @@ use refclock::sim::{nmea_out, Scenario, SimConfig};
 use super::discipline::LockState;
 use super::discipline::{Discipline, DisciplineConfig, Estimate};
 use super::filter::Nanos;
-use super::network_follower::network_steering;
+use super::network_follower::{network_steering, NetworkSteering};
 use super::oscillator::{Oscillator, OscillatorConfig};
 use super::sim_clock::SimulatedClock;
 use crate::integrity::{GuardConfig, IntegrityState, SampleBounds, Witness};
@@ -69,6 +69,8 @@ pub struct Simulation {
     config: SimulationConfig,
     elapsed: u32,
     witness: Witness,
+    /// Since when, and at what rate (ppb), network time has been slewing the clock.
+    network_slew: Option<(Nanos, f64)>,
 }
 
 impl Simulation {
@@ -89,7 +91,7 @@ impl Simulation {
             .collect();
         let guard = config.network.as_ref().map_or(GuardConfig::default(), |n| n.guard);
         let witness = Witness::new(sources, guard);
-        Simulation { clock, discipline, receiver, scenario, config, elapsed: 0, witness }
+        Simulation { clock, discipline, receiver, scenario, config, elapsed: 0, witness, network_slew: None }
     }
 
     /// Simulates the next second: its edge, its NMEA, the steering that follows.
@@ -106,6 +108,11 @@ impl Simulation {
         }
         let nmea_at = edge_at + plan.nmea_latency_ns;
         let mut arrived = self.clock.read(nmea_at);
+        // As the daemon's clock task does: what the network slew moved the clock by since the
+        // last second moves every stored offset, before anything new is compared.
+        if let Some((since, slew_ppb)) = self.network_slew.take() {
+            self.witness.on_clock_slewed(slew_ppb * (arrived - since).max(0) as f64 / 1e9, arrived);
+        }
         self.receiver.on_bytes(nmea_out::sentences(&plan.report).as_bytes(), arrived, &mut samples);
         self.receiver.on_tick(arrived, &mut samples);
         if let Some(disputed) = self.receiver.take_disputed() {
@@ -130,10 +137,11 @@ impl Simulation {
         self.poll_network(nmea_at, arrived);
         let network = self.witness.network();
         match network_steering(&self.discipline.estimate(arrived), network.as_ref(), arrived) {
-            Some(steering) => {
+            Some(NetworkSteering { steering, slew_ppb }) => {
                 self.discipline.advance_to(arrived);
                 self.discipline.steered_elsewhere(arrived, steering.frequency_ppb);
                 self.clock.steer(nmea_at, steering);
+                self.network_slew = Some((arrived, slew_ppb));
             }
             None => {
                 if let Some(steering) = self.discipline.on_tick(arrived) {

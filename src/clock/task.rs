@@ -16,7 +16,7 @@ use super::filter::Nanos;
 use super::history::{ClockHistory, SharedClockHistory};
 use super::kernel::{self, KernelStatus};
 use super::leap::{with_network_leap, Leap, LeapSeconds, LeapStatus};
-use super::network_follower::network_steering;
+use super::network_follower::{network_steering, NetworkSteering};
 use super::oscillator::Oscillator;
 use super::persist::{ClockMemory, HistoryPoint};
 use super::served::{network_fallback_state, served_state, source_reference_id};
@@ -184,6 +184,7 @@ impl ClockTask {
             history: history.clone(),
             steps: steps.clone(),
             simulated: simulated.clone(),
+            network_slew: None,
         };
         let thread = std::thread::Builder::new().name("clock".into()).spawn(move || run.run(rx))?;
         Ok(ClockTask {
@@ -320,6 +321,8 @@ struct Run {
     history: SharedClockHistory,
     steps: Arc<AtomicU64>,
     simulated: Option<SharedSimulatedClock>,
+    /// Since when, and at what rate (ppb), network time has been slewing our clock.
+    network_slew: Option<(Nanos, f64)>,
 }
 
 impl Run {
@@ -335,10 +338,12 @@ impl Run {
                 Ok(Input::Sample(sample)) => self.on_sample(sample),
                 Ok(Input::Disputed(sample)) => {
                     let now = self.steered.now();
+                    self.account_network_slew(now);
                     self.witness.on_disputed(now, sample.offset_nanos() as f64, sample.quality);
                 }
                 Ok(Input::Source(index, event)) => {
                     let now = self.steered.now();
+                    self.account_network_slew(now);
                     let bounds = self.sample_bounds(now);
                     let transition = self.witness.on_source(index, event, now, bounds);
                     self.after_network_update(transition);
@@ -388,6 +393,7 @@ impl Run {
         let at = sample.utc_second.saturating_mul(NANOS_PER_SEC);
         let offset = sample.offset_nanos() as f64;
         let now = self.steered.now();
+        self.account_network_slew(now);
         if !self.witness.on_sample(now, offset, sample.quality) {
             return;
         }
@@ -405,21 +411,35 @@ impl Run {
     /// Once a second: the discipline steers, or, with no usable reference, network time does
     /// (and the discipline is told, so it still knows the oscillator when the reference returns).
     fn tick_steering(&mut self, now: Nanos) {
+        self.account_network_slew(now);
         let network = self.witness.network();
         let from_network = (self.mode != ClockMode::ObserveOnly)
             .then(|| network_steering(&self.discipline.estimate(now), network.as_ref(), now))
             .flatten();
+        self.network_slew = None;
         match from_network {
-            Some(steering) => {
+            Some(NetworkSteering { steering, slew_ppb }) => {
                 self.discipline.advance_to(now);
                 self.discipline.steered_elsewhere(now, steering.frequency_ppb);
                 self.steered.apply(steering);
+                self.network_slew = Some((now, slew_ppb));
             }
             None => {
                 if let Some(steering) = self.discipline.on_tick(now) {
                     self.steered.apply(steering);
                 }
             }
+        }
+    }
+
+    /// What the network slew has moved our clock by since it was last counted, against every
+    /// clock we compare with: their stored offsets move with it. Counted before anything new
+    /// is compared, so a measurement is never moved by a slew that came before it.
+    fn account_network_slew(&mut self, now: Nanos) {
+        if let Some((since, slew_ppb)) = self.network_slew {
+            let delta_ns = slew_ppb * (now - since).max(0) as f64 / 1e9;
+            self.witness.on_clock_slewed(delta_ns, now);
+            self.network_slew = Some((now, slew_ppb));
         }
     }
 

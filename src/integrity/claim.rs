@@ -53,6 +53,13 @@ impl RecentSamples {
         self.samples.push_back(Recent { at, offset_ns, quality });
     }
 
+    /// We slewed our clock by `delta_ns`: earlier samples move with it.
+    pub fn on_clock_slewed(&mut self, delta_ns: f64) {
+        for s in &mut self.samples {
+            s.offset_ns += delta_ns;
+        }
+    }
+
     /// The clock was stepped: earlier samples are on the old time scale.
     pub fn on_clock_step(&mut self) {
         self.samples.clear();

@@ -95,6 +95,13 @@ impl Witness {
         self.guard.on_network_update(now, network.as_ref(), claim)
     }
 
+    /// We slewed our clock by `delta_ns` on purpose (following network time): every offset
+    /// measured before moves with it.
+    pub fn on_clock_slewed(&mut self, delta_ns: f64, now: Nanos) {
+        self.upstreams.on_clock_slewed(delta_ns, now);
+        self.recent.on_clock_slewed(delta_ns);
+    }
+
     /// Our clock was stepped at `now`: every offset measured before is void.
     pub fn on_clock_step(&mut self, now: Nanos) {
         self.last_step_at = Some(now);

@@ -60,6 +60,15 @@ impl SourceFilter {
         changed
     }
 
+    /// We slewed our own clock by `delta_ns` (ahead by that much more than it would have been):
+    /// every stored offset moves with it, as chrony corrects its samples, so measurements made
+    /// at different times stay comparable while we steer.
+    pub fn on_clock_slewed(&mut self, delta_ns: f64) {
+        for m in &mut self.measurements {
+            m.offset_ns += delta_ns;
+        }
+    }
+
     /// Our clock was stepped: every stored offset is on the old time scale.
     pub fn on_clock_step(&mut self) {
         self.measurements.clear();

@@ -166,6 +166,14 @@ impl Upstreams {
         was != self.selection.estimate.is_some()
     }
 
+    /// We slewed our clock by `delta_ns` at `now`: every stored offset moves with it.
+    pub fn on_clock_slewed(&mut self, delta_ns: f64, now: Nanos) {
+        for s in &mut self.sources {
+            s.filter.on_clock_slewed(delta_ns);
+        }
+        self.reselect(now);
+    }
+
     /// Our clock was stepped: every stored offset is void.
     pub fn on_clock_step(&mut self) {
         for s in &mut self.sources {
@@ -301,6 +309,22 @@ mod tests {
         let status = u.status(S);
         assert_eq!(status.iter().map(|s| s.selected).collect::<Vec<_>>(), vec![true, false, true]);
         assert!(u.network().unwrap().offset_ns.abs() < 20_000.0);
+    }
+
+    #[test]
+    fn our_own_slews_keep_sources_measured_at_different_times_comparable() {
+        // Source a measured 2 ms; we then slewed our clock back 1.9 ms before b measured 0.1 ms.
+        // Both are right; uncorrected, their 100 µs intervals would not meet.
+        let mut u = Upstreams::new(vec![info("a", true), info("b", true)]);
+        u.on_event(0, SourceEvent::Polled, 0);
+        u.on_event(0, answer(S, 2e6), S);
+        u.on_clock_slewed(-1.9e6, 60 * S);
+        u.on_event(1, SourceEvent::Polled, 60 * S);
+        u.on_event(1, answer(61 * S, 0.1e6), 61 * S);
+        let n = u.network().expect("both agree once a's offset moved with the slew");
+        assert_eq!(n.survivors, 2);
+        assert!((n.offset_ns - 0.1e6).abs() < 1_000.0, "{n:?}");
+        assert!((u.status(61 * S)[0].estimate.unwrap().offset_ns - 0.1e6).abs() < 1e-6);
     }
 
     #[test]
