@@ -51,13 +51,8 @@ impl Daemon {
         let prepared_nts = if config.nts.enabled { Some(nts_service::prepare(&config.nts)?) } else { None };
         let witness =
             Witness::new(config.source.iter().map(|s| s.info()).collect(), config.integrity.guard());
-        let clock_task = ClockTask::start(
-            &config.clock,
-            config.refclock.nmea_window_ms,
-            clock.clone(),
-            precision,
-            witness,
-        )?;
+        let clock_task =
+            ClockTask::start(&config.clock, &config.refclock, clock.clone(), precision, witness)?;
         let clock_link = ClockLink {
             samples: clock_task.sample_sink(),
             steps: clock_task.steps(),

@@ -106,9 +106,12 @@ impl GnssTask {
         };
         let receiver = Receiver::new(DateWindow::default(), pairing, with_pps);
         let status: SharedReceiverStatus = Arc::new(RwLock::new(None));
+        let pps_offset_ns = config.pps_offset_ns;
         let worker = {
             let status = status.clone();
-            std::thread::Builder::new().name("gnss".into()).spawn(move || run(receiver, rx, status, clock))?
+            std::thread::Builder::new()
+                .name("gnss".into())
+                .spawn(move || run(receiver, rx, status, clock, pps_offset_ns))?
         };
         tracing::info!(
             "gnss: {:?} receiver started (PPS: {})",
@@ -171,7 +174,14 @@ fn start_pps(config: &RefclockConfig, tx: mpsc::Sender<Input>) -> io::Result<Opt
     })
 }
 
-fn run(mut receiver: Receiver, rx: mpsc::Receiver<Input>, shared: SharedReceiverStatus, clock: ClockLink) {
+/// `pps_offset_ns`: how late the edges' timestamps are (`refclock.pps-offset-ns`).
+fn run(
+    mut receiver: Receiver,
+    rx: mpsc::Receiver<Input>,
+    shared: SharedReceiverStatus,
+    clock: ClockLink,
+    pps_offset_ns: i64,
+) {
     let mut reported = Summary::default();
     let mut last_summary = Instant::now();
     let mut samples = Vec::new();
@@ -196,7 +206,9 @@ fn run(mut receiver: Receiver, rx: mpsc::Receiver<Input>, shared: SharedReceiver
                 receiver.on_bytes(&data, local(arrived), &mut samples)
             }
             Ok(Input::Serial(SerialEvent::Status(link))) => receiver.on_serial_status(link),
-            Ok(Input::Edge(EdgeEvent::Edge(edge))) => receiver.on_edge(local(edge), &mut samples),
+            Ok(Input::Edge(EdgeEvent::Edge(edge))) => {
+                receiver.on_edge(local(edge).saturating_sub(pps_offset_ns), &mut samples)
+            }
             Ok(Input::Edge(EdgeEvent::Status(link))) => receiver.on_pps_status(link),
             Err(RecvTimeoutError::Timeout) => receiver.on_tick(local(now_nanos()), &mut samples),
         }

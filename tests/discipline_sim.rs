@@ -363,3 +363,25 @@ fn a_temperature_step_is_not_taken_for_late_interrupts() {
     }
     assert!(extra.is_empty(), "(seed, rejected, late) where more were rejected than late: {extra:?}");
 }
+
+#[test]
+fn a_configured_pps_latency_is_counted_in_the_bound_and_nowhere_else() {
+    // The same seeded run twice, once with half a Pi 5's published 11.7 us latency as the bias
+    // the bound must allow for (refclock.pps-offset-ns = 11700).
+    let timeline = short_timeline();
+    let plain = accuracy::scenario(3, timeline);
+    let mut biased = plain.clone();
+    biased.discipline.pps_bias_bound_ns = 5_850.0;
+    let (mut a, mut b) = (Simulation::new(plain), Simulation::new(biased));
+    let mut locked = 0;
+    for _ in 0..400 {
+        let (x, y) = (a.step(), b.step());
+        assert_eq!(x.true_error_ns, y.true_error_ns, "the steering is the same");
+        if x.estimate.state == LockState::Locked {
+            locked += 1;
+            let extra = y.estimate.error_bound_ns - x.estimate.error_bound_ns;
+            assert!((extra - 5_850.0).abs() < 1e-6, "bound wider by {extra} ns");
+        }
+    }
+    assert!(locked > 300, "locked for {locked} s of 400");
+}

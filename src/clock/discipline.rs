@@ -43,6 +43,9 @@ pub struct DisciplineConfig {
     /// How far labels timed alone may be off on average: the arrival window the operator
     /// declared (`nmea-window-ms`). Their jitter is measured; this bias cannot be.
     pub nmea_bias_bound_ns: f64,
+    /// How far PPS edges may be off on average after the configured latency correction
+    /// (`pps-offset-ns`): a bias the jitter cannot show either.
+    pub pps_bias_bound_ns: f64,
 }
 
 impl Default for DisciplineConfig {
@@ -61,6 +64,7 @@ impl Default for DisciplineConfig {
             gate_sigmas: 4.0,
             reacquire_after: 16,
             nmea_bias_bound_ns: 400e6,
+            pps_bias_bound_ns: 0.0,
         }
     }
 }
@@ -548,7 +552,11 @@ impl Discipline {
             .plausible_phases(now)
             .map(|(phase, sd)| (phase + correction).abs() + 6.0 * sd)
             .fold(0.0, f64::max);
-        let bias = if self.source == Some(Quality::NmeaOnly) { self.config.nmea_bias_bound_ns } else { 0.0 };
+        let bias = match self.source {
+            Some(Quality::NmeaOnly) => self.config.nmea_bias_bound_ns,
+            Some(_) => self.config.pps_bias_bound_ns,
+            None => 0.0,
+        };
         let error_bound_ns = worst_hypothesis
             + jitter_ns
             + bias

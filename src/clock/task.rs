@@ -22,7 +22,7 @@ use super::persist::{ClockMemory, HistoryPoint};
 use super::served::{network_fallback_state, served_state, source_reference_id};
 use super::sim_clock::SimulatedClock;
 use super::{system, ClockMode};
-use crate::config::ClockConfig;
+use crate::config::{ClockConfig, RefclockConfig};
 use crate::gnss::SharedNetworkTime;
 use crate::integrity::{IntegrityReport, IntegrityState, SampleBounds, Transition, Witness};
 use crate::ntp::packet::LeapIndicator;
@@ -126,7 +126,7 @@ pub struct ClockTask {
 impl ClockTask {
     pub fn start(
         config: &ClockConfig,
-        nmea_window_ms: u32,
+        refclock: &RefclockConfig,
         served: Arc<SharedServedClock>,
         precision: i8,
         witness: Witness,
@@ -139,7 +139,7 @@ impl ClockTask {
                 ClockMemory::default()
             }
         };
-        let mut discipline = Discipline::new(config.discipline(nmea_window_ms));
+        let mut discipline = Discipline::new(config.discipline(refclock));
         if let (Some(frequency), Some(skew)) = (memory.frequency_ppb, memory.skew_ppb) {
             tracing::info!("clock: remembered frequency {:+.3} ppm (+/- {:.3})", frequency / 1e3, skew / 1e3);
             discipline = discipline.with_prior_frequency(frequency, skew);
@@ -167,7 +167,7 @@ impl ClockTask {
         let integrity: SharedIntegrity = Arc::new(RwLock::new(None));
         let run = Run {
             witness,
-            nmea_bias_bound_ns: f64::from(nmea_window_ms) * 1e6,
+            nmea_bias_bound_ns: f64::from(refclock.nmea_window_ms) * 1e6,
             network_time: network_time.clone(),
             integrity: integrity.clone(),
             synchronised: synchronised.clone(),

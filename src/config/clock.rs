@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use super::in_range;
+use super::refclock::RefclockConfig;
 use crate::clock::discipline::DisciplineConfig;
 use crate::clock::oscillator::{OscillatorConfig, TemperatureStep};
 use crate::clock::ClockMode;
@@ -60,10 +61,11 @@ impl Default for ClockConfig {
 
 impl ClockConfig {
     /// The discipline's settings; the receiver's declared NMEA window bounds what labels
-    /// timed alone can be off by.
-    pub fn discipline(&self, nmea_window_ms: u32) -> DisciplineConfig {
+    /// timed alone can be off by, and half its PPS offset what its edges can be.
+    pub fn discipline(&self, refclock: &RefclockConfig) -> DisciplineConfig {
         DisciplineConfig {
-            nmea_bias_bound_ns: f64::from(nmea_window_ms) * 1e6,
+            nmea_bias_bound_ns: f64::from(refclock.nmea_window_ms) * 1e6,
+            pps_bias_bound_ns: refclock.pps_offset_ns.unsigned_abs() as f64 / 2.0,
             steers: self.mode != ClockMode::ObserveOnly,
             step_threshold_ns: self.step_threshold_ms * 1e6,
             step_limit: self.step_limit,

@@ -371,6 +371,17 @@ mod tests {
     }
 
     #[test]
+    fn the_pps_offset_is_taken_and_half_of_it_bounds_the_error() {
+        let c = Config::from_toml("[refclock]\npps-offset-ns = 11700\n", "t.toml").unwrap();
+        assert_eq!(c.refclock.pps_offset_ns, 11_700);
+        assert_eq!(c.clock.discipline(&c.refclock).pps_bias_bound_ns, 5_850.0);
+        let c = Config::from_toml("[refclock]\npps-offset-ns = -4000\n", "t.toml").unwrap();
+        assert_eq!(c.clock.discipline(&c.refclock).pps_bias_bound_ns, 2_000.0);
+        let e = error_of("[refclock]\npps-offset-ns = 11700000\n");
+        assert!(e.contains("line 2") && e.contains("`pps-offset-ns`"), "{e}");
+    }
+
+    #[test]
     fn bad_cidr_and_address_are_refused() {
         let e = error_of("[ntp]\nallow = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n");
         assert!(e.contains("line 2") && e.contains("/99"), "{e}");

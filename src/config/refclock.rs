@@ -57,6 +57,11 @@ pub struct RefclockConfig {
     pub gpio_line: u32,
     #[serde(default)]
     pub edge: Edge,
+    /// How late the PPS timestamps are, ns (positive: after the true edge), like chrony's
+    /// refclock `offset`: subtracted from every edge, and half of it counted in the error
+    /// bound, since such a latency is a typical figure that moves with the board's settings.
+    #[serde(default, deserialize_with = "pps_offset_ns")]
+    pub pps_offset_ns: i64,
     /// When the NMEA for a second arrives relative to its edge; negative if before.
     #[serde(default = "default_nmea_delay_ms", deserialize_with = "nmea_delay_ms")]
     pub nmea_delay_ms: i32,
@@ -83,6 +88,7 @@ impl Default for RefclockConfig {
             gpio_chip: default_gpio_chip(),
             gpio_line: default_gpio_line(),
             edge: Edge::Assert,
+            pps_offset_ns: 0,
             nmea_delay_ms: default_nmea_delay_ms(),
             nmea_window_ms: default_nmea_window_ms(),
             nmea_fallback_s: default_nmea_fallback_s(),
@@ -194,6 +200,10 @@ fn gpio_line<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 }
 fn nmea_delay_ms<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
     in_range(d, "nmea-delay-ms", -900..=990)
+}
+fn pps_offset_ns<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    // A millisecond is far beyond any interrupt latency: a larger value is a unit mistake.
+    in_range(d, "pps-offset-ns", -1_000_000..=1_000_000)
 }
 fn nmea_window_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     // Below 500 ms so neighbouring seconds' windows never overlap.
