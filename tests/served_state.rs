@@ -112,8 +112,13 @@ fn ntpdig_sees_stratum_16_then_stratum_1() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("demo.toml");
     let ca_dir = dir.path().join("ca").display().to_string();
-    std::fs::write(&config, demo_with_fix_loss("127.0.0.1:123").replace("/tmp/stratum1-demo-ca", &ca_dir))
-        .unwrap();
+    // No fix loss here: the clock must lock once, within the accuracy bench's 60 s target
+    // (its worst seed of 200 took 43 s; the seed here is the process id).
+    let demo = demo_with_fix_loss("127.0.0.1:123")
+        .replace("fix-loss-every-s = 50", "fix-loss-every-s = 0")
+        .replace("/tmp/stratum1-demo-ca", &ca_dir);
+    assert!(demo.contains("fix-loss-every-s = 0"));
+    std::fs::write(&config, demo).unwrap();
     let log = dir.path().join("daemon.log");
     // In a namespace of its own (ntpdig only talks to port 123); the daemon ends with the shell.
     let script = format!(
@@ -122,7 +127,7 @@ fn ntpdig_sees_stratum_16_then_stratum_1() {
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 for i in $(seq 100); do grep -q 'serving NTP' "{log}" && break; sleep 0.05; done
 echo "BEFORE"; ntpdig -j -t 1 127.0.0.1 2>&1
-for i in $(seq 40); do
+for i in $(seq 90); do
   out=$(ntpdig -j -t 1 127.0.0.1 2>&1)
   case "$out" in *'"stratum":1'*) echo "AFTER"; echo "$out"; exit 0;; esac
   sleep 1
