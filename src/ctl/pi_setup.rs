@@ -191,6 +191,14 @@ pub fn after_reboot(board: Board, hat: Hat) -> String {
         board.hat_tty(),
         hat.baud
     );
+    if board == Board::Pi5 {
+        // RP1 sits behind PCIe: its GPIO interrupts are timestamped late (published figures;
+        // the README has them and where ASPM changes them).
+        let _ = writeln!(
+            out,
+            "  and pps-offset-ns = 11700   # the Pi 5's PPS latency through RP1 (6200 with pcie_aspm=off)"
+        );
+    }
     out
 }
 
@@ -237,7 +245,10 @@ mod tests {
         let p = plan(Board::Pi5, hat("uputronics-ublox").unwrap(), PI_OS_CONFIG, PI_OS_CMDLINE);
         assert!(p.config_txt.contains("dtparam=uart0=on\ndtoverlay=pps-gpio,gpiopin=18\n"));
         assert!(!p.config_txt.contains("disable-bt"));
-        assert!(!after_reboot(Board::Pi5, hat("uputronics-ublox").unwrap()).contains("hciuart"));
+        let hints = after_reboot(Board::Pi5, hat("uputronics-ublox").unwrap());
+        assert!(!hints.contains("hciuart"));
+        assert!(hints.contains("pps-offset-ns = 11700"), "{hints}");
+        assert!(!after_reboot(Board::Pi4, hat("uputronics-ublox").unwrap()).contains("pps-offset-ns"));
     }
 
     #[test]
