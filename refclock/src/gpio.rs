@@ -4,7 +4,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,7 +17,8 @@ use crate::sim::now_nanos;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GpioConfig {
-    /// `/dev/gpiochip0` on a Pi up to 4; `/dev/gpiochip4` on a Pi 5.
+    /// A path (`/dev/gpiochip0` on a Pi up to 4), or a chip's label (`pinctrl-rp1` on a Pi 5,
+    /// whose RP1 is `gpiochip4` on older kernels and `gpiochip0` on newer ones).
     pub chip: PathBuf,
     /// The line offset: GPIO4 on the Adafruit HAT, GPIO18 on the Uputronics.
     pub line: u32,
@@ -74,8 +75,32 @@ impl Drop for GpioReader {
     }
 }
 
+/// The chip `spec` names: a path, or (a bare name) the label of one of `/dev/gpiochip*`.
+fn open_chip(spec: &Path) -> Result<Chip, String> {
+    if spec.is_absolute() || spec.components().count() > 1 {
+        return Chip::new(spec).map_err(|e| e.to_string());
+    }
+    let label = spec.to_string_lossy();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir("/dev")
+        .map_err(|e| format!("/dev: {e}"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("gpiochip")))
+        .collect();
+    paths.sort();
+    let mut seen = Vec::new();
+    for path in paths {
+        match Chip::new(&path) {
+            Ok(chip) if chip.label() == label => return Ok(chip),
+            Ok(chip) => seen.push(format!("{} ({})", path.display(), chip.label())),
+            Err(e) => seen.push(format!("{}: {e}", path.display())),
+        }
+    }
+    let found = if seen.is_empty() { "none".to_owned() } else { seen.join(", ") };
+    Err(format!("no GPIO chip labelled {label:?} (found: {found})"))
+}
+
 fn request(config: &GpioConfig) -> Result<LineEventHandle, String> {
-    let mut chip = Chip::new(&config.chip).map_err(|e| e.to_string())?;
+    let mut chip = open_chip(&config.chip)?;
     let line = chip.get_line(config.line).map_err(|e| e.to_string())?;
     let edge = match config.polarity {
         Polarity::Assert => EventRequestFlags::RISING_EDGE,
@@ -173,5 +198,19 @@ mod tests {
         let EdgeEvent::Status(LinkStatus::Down { error, .. }) = first else { panic!("{first:?}") };
         assert!(error.contains("/dev/gpiochip-missing line 18"), "{error}");
         drop(reader);
+    }
+
+    #[test]
+    fn a_chip_is_found_by_its_label_or_the_chips_there_are_named() {
+        // No GPIO chip here has this label (and on a build machine there may be no chip at
+        // all): the error says what was looked for and what exists.
+        let Err(error) = open_chip(Path::new("no-such-label")) else {
+            panic!("a chip labelled no-such-label")
+        };
+        assert!(error.starts_with("no GPIO chip labelled \"no-such-label\" (found: "), "{error}");
+        let Err(error) = open_chip(Path::new("/dev/gpiochip-missing")) else {
+            panic!("opened a missing path")
+        };
+        assert!(!error.contains("labelled"), "a path is opened as a path: {error}");
     }
 }
