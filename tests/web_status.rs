@@ -135,6 +135,30 @@ fn api_metrics_and_ctl_follow_the_demo() {
 }
 
 #[test]
+fn stratum1ctl_and_metrics_work_before_anything_is_measured() {
+    // No receiver: the offset is never measured and the error bound stays unbounded, as in the
+    // first seconds after every start. The views once failed on the bound's JSON null.
+    let daemon = RunningDaemon::start(&demo().replace("kind = \"simulated\"", "kind = \"none\""));
+    let s = status(&daemon);
+    assert!(s["clock"]["error_bound_ns"].is_null() && s["clock"]["offset_ns"].is_null(), "{s:#}");
+    let url = format!("http://{}", daemon.web[0]);
+    for view in ["status", "gnss", "sources", "serverstats", "nts"] {
+        let out = Command::new(CTL).args([view, "--url", &url]).output().unwrap();
+        assert!(out.status.success(), "{view}: {}", String::from_utf8_lossy(&out.stderr));
+        if view == "status" {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("Error bound         : unknown"), "{text}");
+            assert!(text.contains("Offset              : unknown"), "{text}");
+        }
+    }
+    let (_, _, metrics) = http_get(daemon.web[0], "/metrics");
+    assert!(metrics.contains("# HELP stratum1_clock_error_bound_seconds "), "{metrics}");
+    let samples = |name: &str| metrics.lines().filter(|l| l.starts_with(&format!("{name} "))).count();
+    assert_eq!(samples("stratum1_clock_error_bound_seconds"), 0, "unknown is no sample, not 1e9 s");
+    assert_eq!(samples("stratum1_clock_offset_seconds"), 0, "unknown is no sample, not 0");
+}
+
+#[test]
 fn stratum1ctl_without_a_daemon_says_so() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let out = Command::new(CTL).args(["status", "--url", &format!("http://{free}")]).output().unwrap();

@@ -15,18 +15,11 @@ pub fn status(s: &StatusSnapshot) -> String {
     line("Reference ID", s.server.reference_id.clone());
     line("Stratum", s.server.stratum.to_string());
     line("Clock", format!("{} ({})", c.lock_state, c.mode));
-    line("Offset", format!("{:+.9} seconds", c.offset_ns / 1e9));
+    line("Offset", c.offset_ns.map_or("unknown".into(), |v| format!("{:+.9} seconds", v / 1e9)));
     line("Frequency", format!("{:+.3} ppm", c.frequency_ppb / 1e3));
-    line("Skew", format!("{:.3} ppm", c.skew_ppb / 1e3));
+    line("Skew", c.skew_ppb.map_or("unknown".into(), |v| format!("{:.3} ppm", v / 1e3)));
     line("Jitter", format!("{:.9} seconds", c.jitter_ns / 1e9));
-    line(
-        "Error bound",
-        if c.error_bound_ns.is_finite() {
-            format!("{:.9} seconds", c.error_bound_ns / 1e9)
-        } else {
-            "unknown".into()
-        },
-    );
+    line("Error bound", c.error_bound_ns.map_or("unknown".into(), |v| format!("{:.9} seconds", v / 1e9)));
     line("Root dispersion", format!("{:.9} seconds", s.server.root_dispersion_us / 1e6));
     line("Last sample", c.last_sample_age_s.map_or("none".into(), |a| format!("{a:.1} seconds ago")));
     line("Steps", c.steps.to_string());

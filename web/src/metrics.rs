@@ -11,6 +11,13 @@ pub fn render(s: &StatusSnapshot) -> String {
         kind: MetricKind::Gauge,
         samples: vec![(vec![], value)],
     };
+    // Unknown is no sample at all: a made-up number would trip alerts or hide a fault.
+    let known_gauge = |name, help, value: Option<f64>| MetricFamily {
+        name,
+        help,
+        kind: MetricKind::Gauge,
+        samples: value.map(|v| (vec![], v)).into_iter().collect(),
+    };
     let counter = |name, help, value: u64| MetricFamily {
         name,
         help,
@@ -50,10 +57,10 @@ pub fn render(s: &StatusSnapshot) -> String {
             "Root dispersion announced to NTP clients.",
             s.server.root_dispersion_us * 1e-6,
         ),
-        gauge(
+        known_gauge(
             "stratum1_clock_offset_seconds",
-            "Estimated clock offset from the reference.",
-            s.clock.offset_ns * 1e-9,
+            "Estimated clock offset from the reference (absent while nothing is measured).",
+            s.clock.offset_ns.map(|v| v * 1e-9),
         ),
         gauge(
             "stratum1_clock_frequency_offset_ratio",
@@ -65,10 +72,10 @@ pub fn render(s: &StatusSnapshot) -> String {
             "Standard deviation of one PPS sample.",
             s.clock.jitter_ns * 1e-9,
         ),
-        gauge(
+        known_gauge(
             "stratum1_clock_error_bound_seconds",
-            "Bound on the clock's error that the server announces.",
-            finite(s.clock.error_bound_ns) * 1e-9,
+            "Bound on the clock's error that the server announces (absent while unbounded).",
+            s.clock.error_bound_ns.filter(|v| v.is_finite()).map(|v| v * 1e-9),
         ),
         counter("stratum1_clock_steps", "Steps of the clock since start.", s.clock.steps),
         counter(
@@ -287,16 +294,6 @@ fn state_name(state: OverallState) -> &'static str {
     }
 }
 
-/// An unbounded error (nothing known yet) is reported as +Inf by OpenMetrics rules, which some
-/// scrapers reject; a large finite number says the same.
-fn finite(value: f64) -> f64 {
-    if value.is_finite() {
-        value
-    } else {
-        1e18
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use crate::snapshot::example;
@@ -317,5 +314,16 @@ mod tests {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn unknown_values_have_no_sample() {
+        let mut s = example();
+        s.clock.offset_ns = None;
+        s.clock.error_bound_ns = None;
+        let text = super::render(&s);
+        assert!(text.contains("# HELP stratum1_clock_error_bound_seconds "), "{text}");
+        assert!(!text.contains("\nstratum1_clock_error_bound_seconds "), "{text}");
+        assert!(!text.contains("\nstratum1_clock_offset_seconds "), "{text}");
     }
 }

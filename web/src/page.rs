@@ -33,10 +33,10 @@ pub fn render(s: &StatusSnapshot) -> String {
     let rows_time = vec![
         ("Stratum", s.server.stratum.to_string()),
         ("Reference", s.server.reference_id.clone()),
-        ("Offset", signed_ns(c.offset_ns)),
+        ("Offset", c.offset_ns.map_or(UNKNOWN.into(), signed_ns)),
         ("Jitter", ns(c.jitter_ns)),
         ("Frequency", format!("{:+.3} ppm", c.frequency_ppb / 1e3)),
-        ("Error bound", ns(c.error_bound_ns)),
+        ("Error bound", c.error_bound_ns.map_or(UNKNOWN.into(), ns)),
         ("Root dispersion", format!("{:.3} µs", s.server.root_dispersion_us)),
         ("Leap", format!("{} ({})", s.server.leap, c.leap_list)),
         ("Clock", format!("{}, {}", c.mode, c.lock_state)),
@@ -256,6 +256,9 @@ pub fn refused_labels(g: &crate::snapshot::GnssView) -> Option<String> {
     }
     (!parts.is_empty()).then(|| parts.join("; "))
 }
+
+/// What the page shows for a value nothing has measured yet.
+const UNKNOWN: &str = "—";
 
 fn ns(v: f64) -> String {
     if !v.is_finite() {

@@ -144,12 +144,15 @@ pub struct ClockView {
     pub mode: String,
     /// `acquiring`, `locked`, `holdover` or `unsynchronised`.
     pub lock_state: String,
-    pub offset_ns: f64,
+    /// `None` (JSON `null`) until a measurement exists: unknown, not zero.
+    pub offset_ns: Option<f64>,
     pub frequency_ppb: f64,
-    pub skew_ppb: f64,
+    /// `None` while the frequency is not known at all.
+    pub skew_ppb: Option<f64>,
     pub jitter_ns: f64,
-    /// The error bound the server announces (root dispersion minus precision).
-    pub error_bound_ns: f64,
+    /// The error bound the server announces (root dispersion minus precision); `None` while
+    /// unbounded (JSON has no infinity).
+    pub error_bound_ns: Option<f64>,
     pub last_sample_age_s: Option<f64>,
     pub steps: u64,
     pub samples_used: u64,
@@ -286,11 +289,11 @@ pub fn example() -> StatusSnapshot {
         clock: ClockView {
             mode: "simulated".into(),
             lock_state: "locked".into(),
-            offset_ns: 229.0,
+            offset_ns: Some(229.0),
             frequency_ppb: 29_851.0,
-            skew_ppb: 0.4,
+            skew_ppb: Some(0.4),
             jitter_ns: 955.0,
-            error_bound_ns: 13_593.0,
+            error_bound_ns: Some(13_593.0),
             last_sample_age_s: Some(0.4),
             steps: 1,
             samples_used: 3600,
@@ -406,5 +409,18 @@ mod tests {
         assert!(json.contains("\"state\":\"LOCKED\"") && json.contains("\"offset_ns\":229.0"), "{json}");
         let back: StatusSnapshot = serde_json::from_str(&json).unwrap();
         assert_eq!(back, example());
+    }
+
+    #[test]
+    fn unknown_values_are_null_and_read_back() {
+        // The first seconds after a start, and a misconfigured receiver: nothing measured.
+        let mut s = example();
+        s.clock.offset_ns = None;
+        s.clock.skew_ppb = None;
+        s.clock.error_bound_ns = None;
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"error_bound_ns\":null") && json.contains("\"offset_ns\":null"), "{json}");
+        let back: StatusSnapshot = serde_json::from_str(&json).expect("a snapshot with unknowns reads back");
+        assert_eq!(back, s);
     }
 }
