@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use stratum1::config::{Config, LogLevel};
 use stratum1::daemon::Daemon;
 use stratum1::ntp::server::DropReason;
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(config.log.level);
-    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("stratum1d: cannot install signal handlers: {e}");
@@ -56,8 +56,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(signal) = signals.forever().next() {
-        tracing::info!("signal {signal}: shutting down");
+    // SIGHUP (a reload, or a closed terminal) must not stop a time server: the file is checked
+    // and the verdict logged; changes take effect at the next restart.
+    for signal in signals.forever() {
+        if signal != SIGHUP {
+            tracing::info!("signal {signal}: shutting down");
+            break;
+        }
+        match args.config.as_deref().map(Config::load) {
+            None => tracing::warn!("SIGHUP: running the built-in demo configuration; nothing to re-read"),
+            Some(Ok(_)) => tracing::warn!(
+                "SIGHUP: the configuration file is valid; changes take effect at the next restart (systemctl restart stratum1d)"
+            ),
+            Some(Err(e)) => tracing::error!("SIGHUP: {e}; still running with the configuration read at start"),
+        }
     }
     let c = daemon.shutdown();
     let dropped: Vec<String> =

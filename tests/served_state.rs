@@ -150,3 +150,29 @@ echo "NEVER"; cat "{log}""#,
         .unwrap_or_else(|| panic!("no offset in {after}"));
     assert!(offset.abs() < 0.010, "{after}");
 }
+
+#[test]
+fn sighup_is_logged_and_the_server_keeps_serving() {
+    let daemon = RunningDaemon::start(&observe_only_nts_config(1));
+    let hup = || {
+        let ok = Command::new("kill").args(["-HUP", &daemon.pid().to_string()]).status().unwrap().success();
+        assert!(ok, "kill -HUP");
+    };
+    let wait_log = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !daemon.log().contains(what) {
+            assert!(Instant::now() < deadline, "no '{what}' in the log:\n{}", daemon.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    hup();
+    wait_log("SIGHUP: the configuration file is valid");
+    assert_eq!(query(daemon.ntp[0]).stratum, 1, "still serving after SIGHUP");
+    // A broken file is reported, and the running configuration kept.
+    std::fs::write(daemon.dir().join("stratum1.toml"), "[ntp]\nlisten = 5\n").unwrap();
+    hup();
+    wait_log("still running with the configuration read at start");
+    assert_eq!(query(daemon.ntp[0]).stratum, 1, "still serving after a SIGHUP with a broken file");
+    let log = daemon.stop();
+    assert!(log.contains("shutting down"), "{log}");
+}
