@@ -7,6 +7,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod gnss;
 pub mod integrity;
+pub mod logging;
 pub mod net;
 pub mod ntp;
 pub mod nts;

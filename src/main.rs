@@ -7,6 +7,7 @@ use clap::Parser;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use stratum1::config::{Config, LogLevel};
 use stratum1::daemon::Daemon;
+use stratum1::logging;
 use stratum1::ntp::server::DropReason;
 
 #[derive(Parser)]
@@ -96,5 +97,12 @@ fn init_logging(level: LogLevel) {
         LogLevel::Debug => tracing::Level::DEBUG,
         LogLevel::Trace => tracing::Level::TRACE,
     };
-    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false).init();
+    let builder =
+        tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false);
+    let journal_stream = std::env::var("JOURNAL_STREAM").ok();
+    if logging::is_journal_stream(journal_stream.as_deref(), logging::stderr_dev_ino()) {
+        builder.event_format(logging::JournalFormat).init();
+    } else {
+        builder.init();
+    }
 }

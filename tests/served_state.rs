@@ -176,3 +176,33 @@ fn sighup_is_logged_and_the_server_keeps_serving() {
     let log = daemon.stop();
     assert!(log.contains("shutting down"), "{log}");
 }
+
+#[test]
+fn under_systemd_log_lines_carry_their_priority_for_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stratum1.toml");
+    let text = observe_only_nts_config(1)
+        .replace("/tmp/stratum1-demo-ca", &dir.path().join("ca").display().to_string());
+    std::fs::write(&config, text).unwrap();
+    // As systemd does: JOURNAL_STREAM names stderr's device and inode (here a pipe's).
+    let run = |journal: bool| {
+        let set = if journal {
+            "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2); export JOURNAL_STREAM; "
+        } else {
+            ""
+        };
+        let script = format!("{set}exec timeout -s TERM 3 \"{DAEMON}\" --config \"{}\"", config.display());
+        let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let journal = run(true);
+    assert!(
+        journal.lines().any(|l| l.starts_with("<6>stratum1::daemon: serving NTP on udp://")),
+        "{journal}"
+    );
+    assert!(journal.lines().any(|l| l.starts_with("<4>")), "a warning at priority 4:\n{journal}");
+    assert!(journal.lines().all(|l| l.starts_with('<') || l.starts_with(' ')), "{journal}");
+    let plain = run(false);
+    assert!(plain.lines().any(|l| l.contains(" INFO stratum1::daemon: serving NTP")), "{plain}");
+    assert!(!plain.contains("<6>"), "{plain}");
+}
