@@ -255,3 +255,43 @@ fn a_missing_certificate_stops_the_daemon_at_start_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("private-key"));
 }
+
+#[test]
+fn two_demos_never_share_their_throwaway_ca() {
+    // Two runs at once, as two users' demos on one machine: each its own private CA directory,
+    // named in its log, there while it runs and gone after.
+    let config = observe_only_nts_config(1)
+        .replace("throwaway-ca-dir = \"/tmp/stratum1-demo-ca\"", "throwaway-ca = true")
+        .replace(":4460\"", ":0\"");
+    assert!(config.contains("throwaway-ca = true"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stratum1.toml");
+    std::fs::write(&path, config).unwrap();
+    let start = || {
+        std::process::Command::new("timeout")
+            .args(["-s", "TERM", "4", DAEMON, "--config"])
+            .arg(&path)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let ca_of = |log: &str| -> std::path::PathBuf {
+        let line = log.lines().find_map(|l| l.trim().strip_prefix("ntstrustedcerts ")).expect(log);
+        line.trim().into()
+    };
+    let (mut cas, mut alive) = (Vec::new(), Vec::new());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        let ca = ca_of(&log);
+        alive.push(log.contains("serving NTS-KE"));
+        cas.push(ca);
+    }
+    assert_eq!(alive, vec![true, true]);
+    assert_ne!(cas[0], cas[1], "two runs, two CAs");
+    for ca in &cas {
+        assert!(!ca.parent().unwrap().exists(), "{} left behind after exit", ca.display());
+    }
+}

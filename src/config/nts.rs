@@ -27,6 +27,10 @@ pub struct NtsConfig {
     /// in this directory at every start (the demo). Clients trust `ca.pem` there.
     #[serde(default)]
     pub throwaway_ca_dir: Option<PathBuf>,
+    /// The same, in a fresh private directory made for this run (printed at start, removed at
+    /// exit), so that two demos never share a key: what the demo uses.
+    #[serde(default)]
+    pub throwaway_ca: bool,
     /// Instead of `certificate`/`private-key`: a local CA and certificate made in this
     /// directory on first start and kept (the appliance; clients pin its fingerprint).
     #[serde(default)]
@@ -75,6 +79,7 @@ impl Default for NtsConfig {
             certificate: None,
             private_key: None,
             throwaway_ca_dir: None,
+            throwaway_ca: false,
             local_ca_dir: None,
             certificate_check_s: default_certificate_check_s(),
             key_file: None,
@@ -94,22 +99,36 @@ impl Default for NtsConfig {
 /// Where the TLS identity comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CertificateSource {
-    Files { certificate: PathBuf, private_key: PathBuf },
-    ThrowawayCa { dir: PathBuf },
-    LocalCa { dir: PathBuf },
+    Files {
+        certificate: PathBuf,
+        private_key: PathBuf,
+    },
+    /// `dir: None`: a fresh private directory for this run.
+    ThrowawayCa {
+        dir: Option<PathBuf>,
+    },
+    LocalCa {
+        dir: PathBuf,
+    },
 }
 
 impl NtsConfig {
     /// The certificate source, or why the configuration has none (checked at start).
     pub fn certificate_source(&self) -> Result<CertificateSource, String> {
+        if self.throwaway_ca {
+            return match (&self.certificate, &self.private_key, &self.throwaway_ca_dir, &self.local_ca_dir) {
+                (None, None, None, None) => Ok(CertificateSource::ThrowawayCa { dir: None }),
+                _ => Err("[nts]: `throwaway-ca` makes its own certificate: leave out `certificate`, `private-key`, `local-ca-dir` and `throwaway-ca-dir`".into()),
+            };
+        }
         match (&self.certificate, &self.private_key, &self.throwaway_ca_dir, &self.local_ca_dir) {
             (Some(c), Some(k), None, None) => {
                 Ok(CertificateSource::Files { certificate: c.clone(), private_key: k.clone() })
             }
-            (None, None, Some(dir), None) => Ok(CertificateSource::ThrowawayCa { dir: dir.clone() }),
+            (None, None, Some(dir), None) => Ok(CertificateSource::ThrowawayCa { dir: Some(dir.clone()) }),
             (None, None, None, Some(dir)) => Ok(CertificateSource::LocalCa { dir: dir.clone() }),
             (None, None, None, None) => Err(
-                "[nts]: set `certificate` + `private-key`, `local-ca-dir` or `throwaway-ca-dir` when NTS is enabled"
+                "[nts]: set `certificate` + `private-key`, `local-ca-dir`, `throwaway-ca-dir` or `throwaway-ca = true` when NTS is enabled"
                     .into(),
             ),
             (Some(_), None, None, None) | (None, Some(_), None, None) => {
@@ -188,6 +207,19 @@ fn aead_preference<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<AeadAlgorithm>
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
+
+    #[test]
+    fn a_throwaway_ca_of_the_runs_own_takes_no_other_certificate_setting() {
+        let c = Config::from_toml("[nts]\nenabled = true\nthrowaway-ca = true\n", "t").unwrap();
+        assert_eq!(
+            c.nts.certificate_source(),
+            Ok(crate::config::CertificateSource::ThrowawayCa { dir: None })
+        );
+        let e = Config::from_toml("[nts]\nenabled = true\nthrowaway-ca = true\nlocal-ca-dir = \"/x\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("leave out"), "{e}");
+    }
 
     #[test]
     fn defaults_and_errors_name_their_keys() {

@@ -115,6 +115,43 @@ impl ResolvesServerCert for ReloadingIdentity {
     }
 }
 
+/// A private directory for this run only (mode 0700, a random name under the system's
+/// temporary directory), removed when dropped: the demo's CA, never shared with another run.
+pub struct RunDirectory {
+    path: PathBuf,
+}
+
+impl RunDirectory {
+    pub fn create(prefix: &str) -> std::io::Result<RunDirectory> {
+        use std::os::unix::fs::DirBuilderExt;
+        let mut last = None;
+        for _ in 0..8 {
+            let mut suffix = [0u8; 6];
+            if !super::os_random(&mut suffix) {
+                return Err(std::io::Error::other("no randomness for a directory name"));
+            }
+            let name: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+            let path = std::env::temp_dir().join(format!("{prefix}-{name}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(RunDirectory { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no free directory name")))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunDirectory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// The files of a throwaway CA.
 #[derive(Clone, Debug)]
 pub struct ThrowawayCa {
@@ -234,6 +271,19 @@ mod tests {
 
     fn provider() -> Arc<CryptoProvider> {
         Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    #[test]
+    fn a_run_directory_is_private_unique_and_gone_when_dropped() {
+        use std::os::unix::fs::PermissionsExt;
+        let a = RunDirectory::create("stratum1-test-run").unwrap();
+        let b = RunDirectory::create("stratum1-test-run").unwrap();
+        assert_ne!(a.path(), b.path(), "two runs never share a directory");
+        assert_eq!(fs::metadata(a.path()).unwrap().permissions().mode() & 0o777, 0o700);
+        make_throwaway_ca(a.path()).unwrap();
+        let path = a.path().to_owned();
+        drop(a);
+        assert!(!path.exists(), "removed with its key");
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::certificates::{load_or_make_local_ca, make_throwaway_ca, ReloadingIdentity, ThrowawayCa};
+use super::certificates::{
+    load_or_make_local_ca, make_throwaway_ca, ReloadingIdentity, RunDirectory, ThrowawayCa,
+};
 use super::ke_records::KeOffer;
 use super::ke_server::{KeCounters, KeServer, KeSettings};
 use super::key_store::{self, KeyRotation};
@@ -21,6 +23,7 @@ pub struct PreparedNts {
     identity: Arc<ReloadingIdentity>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     throwaway_ca: Option<ThrowawayCa>,
+    run_directory: Option<RunDirectory>,
 }
 
 pub struct NtsService {
@@ -32,15 +35,27 @@ pub struct NtsService {
     pub identity: Arc<ReloadingIdentity>,
     pub keys: SharedKeys,
     pub ca_certificate: Option<std::path::PathBuf>,
+    /// The throwaway CA's directory made for this run: removed when the service is dropped.
+    _run_directory: Option<RunDirectory>,
 }
 
 pub fn prepare(config: &NtsConfig) -> io::Result<PreparedNts> {
     let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let source = config.certificate_source().map_err(invalid)?;
+    let mut run_directory = None;
     let (certificate, private_key, throwaway_ca, ca_certificate) = match source {
         CertificateSource::Files { certificate, private_key } => (certificate, private_key, None, None),
         CertificateSource::ThrowawayCa { dir } => {
+            let dir = match dir {
+                Some(dir) => dir,
+                None => {
+                    let fresh = RunDirectory::create("stratum1-demo-ca")?;
+                    let path = fresh.path().to_owned();
+                    run_directory = Some(fresh);
+                    path
+                }
+            };
             let ca = make_throwaway_ca(&dir).map_err(|e| invalid(e.to_string()))?;
             let trusted = Some(ca.ca_certificate.clone());
             (ca.certificate.clone(), ca.private_key.clone(), Some(ca), trusted)
@@ -70,6 +85,7 @@ pub fn prepare(config: &NtsConfig) -> io::Result<PreparedNts> {
         identity: Arc::new(identity),
         provider,
         throwaway_ca,
+        run_directory,
     })
 }
 
@@ -114,6 +130,7 @@ impl PreparedNts {
             rotation,
             counters,
             throwaway_ca: self.throwaway_ca,
+            _run_directory: self.run_directory,
             identity: self.identity,
             keys: self.keys,
             ca_certificate: self.ca_certificate,

@@ -58,7 +58,13 @@ impl RunningDaemon {
         let config = config
             .replace(":4460\"", ":0\"")
             .replace(":8123\"", ":0\"")
-            .replace("/tmp/stratum1-demo-ca", &dir.path().join("ca").display().to_string());
+            .replace("/tmp/stratum1-demo-ca", &dir.path().join("ca").display().to_string())
+            // The demo's CA, made in a fresh directory of its own, goes in this test's instead,
+            // where the test can read it.
+            .replace(
+                "throwaway-ca = true",
+                &format!("throwaway-ca-dir = {:?}", dir.path().join("ca").display().to_string()),
+            );
         let config = config.as_str();
         let path = dir.path().join("stratum1.toml");
         std::fs::write(&path, config).expect("write config");
