@@ -185,6 +185,11 @@ impl Daemon {
         self.udp.as_ref().map_or(&[], |u| &u.local_addrs)
     }
 
+    /// The clock task's ticks (one a second): the sign of life systemd's watchdog is given.
+    pub fn heartbeat(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+        self.clock_task.as_ref().map(|c| c.ticks())
+    }
+
     pub fn counters(&self) -> CountsSnapshot {
         self.counters.snapshot()
     }

@@ -9,6 +9,7 @@ pub mod gnss;
 pub mod integrity;
 pub mod logging;
 pub mod net;
+pub mod notify;
 pub mod ntp;
 pub mod nts;
 pub mod sources;

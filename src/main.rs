@@ -5,9 +5,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use stratum1::config::{Config, LogLevel};
 use stratum1::daemon::Daemon;
 use stratum1::logging;
+use stratum1::notify::{self, Notifier};
 use stratum1::ntp::server::DropReason;
 
 #[derive(Parser)]
@@ -57,6 +61,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let notifier = match Notifier::from_env() {
+        Ok(n) => n.map(Arc::new),
+        Err(e) => {
+            tracing::warn!("systemd: NOTIFY_SOCKET set but unusable ({e}); no readiness or watchdog notices");
+            None
+        }
+    };
+    let watchdog_stop = Arc::new(AtomicBool::new(false));
+    let watchdog = notifier.as_ref().and_then(|n| {
+        if let Err(e) = n.send("READY=1\nSTATUS=serving") {
+            tracing::warn!("systemd: cannot send READY=1: {e}");
+        }
+        let usec = std::env::var("WATCHDOG_USEC").ok();
+        let pid = std::env::var("WATCHDOG_PID").ok();
+        let every = notify::watchdog_ping_every(usec.as_deref(), pid.as_deref(), std::process::id())?;
+        let heartbeat = daemon.heartbeat()?;
+        Some(start_watchdog(n.clone(), every, heartbeat, watchdog_stop.clone()))
+    });
     // SIGHUP (a reload, or a closed terminal) must not stop a time server: the file is checked
     // and the verdict logged; changes take effect at the next restart.
     for signal in signals.forever() {
@@ -71,6 +93,13 @@ fn main() -> ExitCode {
             ),
             Some(Err(e)) => tracing::error!("SIGHUP: {e}; still running with the configuration read at start"),
         }
+    }
+    if let Some(n) = &notifier {
+        let _ = n.send("STOPPING=1");
+    }
+    watchdog_stop.store(true, Ordering::Relaxed);
+    if let Some(w) = watchdog {
+        let _ = w.join();
     }
     let c = daemon.shutdown();
     let dropped: Vec<String> =
@@ -87,6 +116,36 @@ fn main() -> ExitCode {
         dropped.join(" ")
     );
     ExitCode::SUCCESS
+}
+
+/// Pings systemd's watchdog every `every` while the clock task ticks; a hung task stops the
+/// pings, and systemd restarts the service (WatchdogSec=).
+fn start_watchdog(
+    notifier: Arc<Notifier>,
+    every: Duration,
+    heartbeat: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut last = heartbeat.load(Ordering::Relaxed);
+        let mut warned = false;
+        while !stop.load(Ordering::Relaxed) {
+            // Short sleeps, so that a shutdown is not held up by a long period.
+            let until = Instant::now() + every;
+            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100).min(every));
+            }
+            let now = heartbeat.load(Ordering::Relaxed);
+            if now != last {
+                let _ = notifier.send("WATCHDOG=1");
+                last = now;
+                warned = false;
+            } else if !warned && !stop.load(Ordering::Relaxed) {
+                tracing::error!("the clock task has not ticked for {every:?}: not telling systemd's watchdog we are alive");
+                warned = true;
+            }
+        }
+    })
 }
 
 fn init_logging(level: LogLevel) {

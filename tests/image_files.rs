@@ -35,6 +35,9 @@ fn the_service_runs_as_its_user_with_only_two_capabilities() {
         "ProtectSystem=strict",
         "PrivateTmp=yes",
         "ExecStart=/usr/bin/stratum1d --config /etc/stratum1/stratum1.toml",
+        "Type=notify",
+        "NotifyAccess=main",
+        "WatchdogSec=30",
     ] {
         assert!(unit.lines().any(|l| l == line), "{line} missing");
     }

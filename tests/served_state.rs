@@ -203,3 +203,41 @@ fn under_systemd_log_lines_carry_their_priority_for_the_journal() {
     assert!(plain.lines().any(|l| l.contains(" INFO stratum1::daemon: serving NTP")), "{plain}");
     assert!(!plain.contains("<6>"), "{plain}");
 }
+
+#[test]
+fn under_systemd_readiness_and_the_watchdog_are_notified() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stratum1.toml");
+    let text = observe_only_nts_config(1)
+        .replace(":4460\"", ":0\"")
+        .replace("/tmp/stratum1-demo-ca", &dir.path().join("ca").display().to_string());
+    std::fs::write(&config, text).unwrap();
+    // systemd's side: a datagram socket named by NOTIFY_SOCKET, a 2 s watchdog.
+    let socket_path = dir.path().join("notify");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut daemon = Command::new("timeout")
+        .args(["-s", "TERM", "6", DAEMON, "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "2000000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = socket.recv(&mut buf) {
+        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let done = message.contains("STOPPING=1");
+        messages.push(message);
+        if done {
+            break;
+        }
+    }
+    let _ = daemon.wait();
+    assert!(messages.first().is_some_and(|m| m.starts_with("READY=1")), "{messages:?}");
+    let pings = messages.iter().filter(|m| m.as_str() == "WATCHDOG=1").count();
+    assert!(pings >= 3, "about one watchdog ping a second for 6 s: {messages:?}");
+    assert_eq!(messages.last().map(String::as_str), Some("STOPPING=1"), "{messages:?}");
+}

@@ -116,6 +116,7 @@ pub struct ClockTask {
     status: SharedClockStatus,
     history: SharedClockHistory,
     steps: Arc<AtomicU64>,
+    ticks: Arc<AtomicU64>,
     simulated: Option<SharedSimulatedClock>,
     network_time: SharedNetworkTime,
     integrity: SharedIntegrity,
@@ -161,6 +162,7 @@ impl ClockTask {
         let history: SharedClockHistory =
             Arc::new(RwLock::new(ClockHistory::with_day(memory.history.clone())));
         let steps = Arc::new(AtomicU64::new(0));
+        let ticks = Arc::new(AtomicU64::new(0));
         let network_time: SharedNetworkTime = Arc::new(RwLock::new(None));
         let synchronised = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let saved_unix_s = memory.saved_unix_s;
@@ -185,6 +187,7 @@ impl ClockTask {
             steps: steps.clone(),
             simulated: simulated.clone(),
             network_slew: None,
+            ticks: ticks.clone(),
         };
         let thread = std::thread::Builder::new().name("clock".into()).spawn(move || run.run(rx))?;
         Ok(ClockTask {
@@ -193,6 +196,7 @@ impl ClockTask {
             status,
             history,
             steps,
+            ticks,
             simulated,
             network_time,
             integrity,
@@ -253,6 +257,11 @@ impl ClockTask {
     }
 
     /// Counts the clock's steps, so that the receiver can drop edges stamped before one.
+    /// Seconds the clock task has ticked: it stops growing if the task hangs.
+    pub fn ticks(&self) -> Arc<AtomicU64> {
+        self.ticks.clone()
+    }
+
     pub fn steps(&self) -> Arc<AtomicU64> {
         self.steps.clone()
     }
@@ -323,6 +332,8 @@ struct Run {
     simulated: Option<SharedSimulatedClock>,
     /// Since when, and at what rate (ppb), network time has been slewing our clock.
     network_slew: Option<(Nanos, f64)>,
+    /// Ticks done: the daemon's sign of life for systemd's watchdog.
+    ticks: Arc<AtomicU64>,
 }
 
 impl Run {
@@ -351,6 +362,7 @@ impl Run {
                 Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
                     next_tick += TICK;
+                    self.ticks.fetch_add(1, Ordering::Relaxed);
                     let now = self.steered.now();
                     self.tick_steering(now);
                     let bounds = self.sample_bounds(now);
