@@ -132,6 +132,13 @@ fn api_metrics_and_ctl_follow_the_demo() {
     assert!(ctl("gnss").contains("Fix                 : 3D"));
     assert!(ctl("serverstats").contains("NTP packets received      : 5"));
     assert!(ctl("nts").contains("CN=localhost"));
+    // No subcommand: the status; with --json alone, the whole snapshot.
+    let out = Command::new(CTL).args(["--url", &url]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("State               : LOCKED"));
+    let out = Command::new(CTL).args(["--json", "--url", &url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the snapshot as JSON");
+    assert_eq!(json["state"], "LOCKED");
 }
 
 #[test]

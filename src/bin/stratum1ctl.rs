@@ -23,8 +23,9 @@ struct Args {
     /// Print the daemon's status as JSON (`/api/status`) instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Without one: `status` (with --json, the whole snapshot).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -81,7 +82,7 @@ enum GnssCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let view: fn(&stratum1_web::StatusSnapshot) -> String = match args.command {
+    let view: fn(&stratum1_web::StatusSnapshot) -> String = match args.command.unwrap_or(Command::Status) {
         Command::Gnss { command: Some(GnssCommand::Decode { file, not_before }) } => {
             return decode(file, not_before)
         }
