@@ -91,7 +91,7 @@ impl StatusSources {
         let gnss = self.gnss.as_ref().and_then(|g| g.read().ok().and_then(|s| s.clone()));
         let history = self.history.read().map(|h| history_points(&h)).unwrap_or_default();
         let integrity = self.integrity.read().ok().and_then(|i| i.clone());
-        StatusSnapshot {
+        let mut snapshot = StatusSnapshot {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_s: self.started.elapsed().as_secs(),
             generated_unix_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
@@ -105,7 +105,10 @@ impl StatusSources {
             process: process_view(),
             sources: integrity.as_ref().map(source_views).unwrap_or_default(),
             integrity: integrity.as_ref().map(integrity_view).unwrap_or_default(),
-        }
+            state_reason: None,
+        };
+        snapshot.state_reason = stratum1_web::reason::state_reason(&snapshot);
+        snapshot
     }
 }
 

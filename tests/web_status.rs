@@ -148,6 +148,11 @@ fn stratum1ctl_and_metrics_work_before_anything_is_measured() {
     let daemon = RunningDaemon::start(&demo().replace("kind = \"simulated\"", "kind = \"none\""));
     let s = status(&daemon);
     assert!(s["clock"]["error_bound_ns"].is_null() && s["clock"]["offset_ns"].is_null(), "{s:#}");
+    // Why, in words, for the API, the page and the CLI alike.
+    let reason = s["state_reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.starts_with("no reference: no receiver ([refclock] kind) and no upstream"), "{s:#}");
+    let (_, _, page) = http_get(daemon.web[0], "/");
+    assert!(page.contains("no reference: no receiver ([refclock] kind) and no upstream"), "{page}");
     let url = format!("http://{}", daemon.web[0]);
     for view in ["status", "gnss", "sources", "serverstats", "nts"] {
         let out = Command::new(CTL).args([view, "--url", &url]).output().unwrap();
@@ -156,6 +161,7 @@ fn stratum1ctl_and_metrics_work_before_anything_is_measured() {
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.contains("Error bound         : unknown"), "{text}");
             assert!(text.contains("Offset              : unknown"), "{text}");
+            assert!(text.contains("Reason              : no reference: no receiver"), "{text}");
         }
     }
     let (_, _, metrics) = http_get(daemon.web[0], "/metrics");

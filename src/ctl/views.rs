@@ -12,6 +12,9 @@ pub fn status(s: &StatusSnapshot) -> String {
         let _ = writeln!(out, "{k:<20}: {v}");
     };
     line("State", s.state.label().to_owned());
+    if let Some(reason) = &s.state_reason {
+        line("Reason", reason.clone());
+    }
     line("Reference ID", s.server.reference_id.clone());
     line("Stratum", s.server.stratum.to_string());
     line("Clock", format!("{} ({})", c.lock_state, c.mode));

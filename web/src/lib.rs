@@ -6,6 +6,7 @@ pub mod metrics;
 pub mod metrics_text;
 pub mod page;
 pub mod plot;
+pub mod reason;
 pub mod server;
 pub mod snapshot;
 

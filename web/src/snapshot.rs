@@ -51,6 +51,9 @@ pub struct StatusSnapshot {
     pub sources: Vec<SourceView>,
     #[serde(default)]
     pub integrity: IntegrityView,
+    /// Why the state is what it is, in words; `None` when LOCKED (see `reason`).
+    #[serde(default)]
+    pub state_reason: Option<String>,
 }
 
 /// One upstream server, as `chronyc sources` shows it. Offsets: our clock minus the source's.
@@ -389,6 +392,7 @@ pub fn example() -> StatusSnapshot {
             sources_selected: 1,
             samples_unfollowed: 0,
         },
+        state_reason: None,
         history: (0..120)
             .map(|i| HistoryPoint {
                 unix_s: 1_800_000_000 - 120 + i,
