@@ -89,28 +89,6 @@ impl Drop for Relay {
     }
 }
 
-fn status(daemon: &RunningDaemon) -> serde_json::Value {
-    let (code, _, body) = http_get(daemon.web[0], "/api/status");
-    assert_eq!(code, 200);
-    serde_json::from_str(&body).expect("status JSON")
-}
-
-fn wait_for(
-    daemon: &RunningDaemon,
-    what: &str,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let s = status(daemon);
-        if done(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "{what} not reached:\n{s:#}\nlog:\n{}", daemon.log());
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 fn bad(s: &serde_json::Value, source: usize, reason: &str) -> u64 {
     s["sources"][source]["bad_answers"]
         .as_array()
@@ -155,7 +133,9 @@ fn bad_macs_wrong_origins_and_kisses_of_death_are_counted_and_never_used() {
             &format!("certificate-authority = \"{}\"", ca.display()),
         ) + &source("server", &relay.addr.to_string(), "trust = true")),
     );
-    let s = wait_for(&daemon, "both sources answered", |s| answers(s, 0) >= 2 && answers(s, 1) >= 2);
+    let s = daemon.wait_for_status(Duration::from_secs(40), "both sources answered", |s| {
+        answers(s, 0) >= 2 && answers(s, 1) >= 2
+    });
     assert_eq!(s["sources"][0]["authenticated"], true);
     assert_eq!(s["server"]["stratum"], 2, "served from the network: {s:#}");
 
@@ -164,9 +144,9 @@ fn bad_macs_wrong_origins_and_kisses_of_death_are_counted_and_never_used() {
         (WRONG_ORIGIN, "bad_authentication", Some("wrong_origin")),
         (KISS_RATE, "kiss_of_death", Some("kiss_of_death")),
     ] {
-        let before = status(&daemon);
+        let before = daemon.api_status();
         relay.set(mode);
-        let s = wait_for(&daemon, nts_reason, |s| {
+        let s = daemon.wait_for_status(Duration::from_secs(40), nts_reason, |s| {
             bad(s, 0, nts_reason) >= bad(&before, 0, nts_reason) + 2
                 && plain_reason.is_none_or(|r| bad(s, 1, r) > bad(&before, 1, r))
         });
@@ -177,7 +157,7 @@ fn bad_macs_wrong_origins_and_kisses_of_death_are_counted_and_never_used() {
         }
         relay.set(PASS);
         let back = answers(&s, 0);
-        wait_for(&daemon, "answers again", |s| answers(s, 0) > back);
+        daemon.wait_for_status(Duration::from_secs(40), "answers again", |s| answers(s, 0) > back);
     }
     // The flipped bit in a plain answer went unnoticed (plain NTP is not authenticated): why
     // plain sources count only with trust = true.
@@ -191,7 +171,7 @@ fn a_falseticker_among_three_sources_is_rejected() {
     let sources: String =
         relays.iter().map(|r| source("server", &r.addr.to_string(), "trust = true")).collect();
     let daemon = daemon_with(&sources);
-    let s = wait_for(&daemon, "two selected", |s| {
+    let s = daemon.wait_for_status(Duration::from_secs(40), "two selected", |s| {
         s["integrity"]["sources_selected"] == 2
             && s["sources"].as_array().is_some_and(|a| a.iter().all(|v| v["reachable"] == true))
     });

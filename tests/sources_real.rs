@@ -153,30 +153,6 @@ fn ntp_source(port: u16) -> String {
     format!("[[source]]\nmode = \"server\"\naddress = \"127.0.0.1:{port}\"\ntrust = true\npoll-min = 0\npoll-max = 0\n\n")
 }
 
-fn status(daemon: &RunningDaemon) -> serde_json::Value {
-    let (code, _, body) = http_get(daemon.web[0], "/api/status");
-    assert_eq!(code, 200);
-    serde_json::from_str(&body).expect("status JSON")
-}
-
-/// Polls the status until `done` holds (or panics after `limit` with the last status).
-fn wait_for(
-    daemon: &RunningDaemon,
-    limit: Duration,
-    what: &str,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let s = status(daemon);
-        if done(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "{what} not reached in {limit:?}:\n{s:#}\nlog:\n{}", daemon.log());
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 #[test]
 fn the_demo_with_chrony_and_stratum1d_upstreams_is_consistent() {
     let chrony = start_chrony();
@@ -188,7 +164,7 @@ fn the_demo_with_chrony_and_stratum1d_upstreams_is_consistent() {
     ]
     .concat();
     let daemon = RunningDaemon::start(&demo_with(&sources, ""));
-    let s = wait_for(&daemon, Duration::from_secs(90), "locked and consistent", |s| {
+    let s = daemon.wait_for_status(Duration::from_secs(90), "locked and consistent", |s| {
         s["state"] == "LOCKED"
             && s["integrity"]["state"] == "consistent"
             && s["sources"].as_array().is_some_and(|a| a.iter().all(|v| v["selected"] == true))
@@ -224,10 +200,10 @@ fn a_label_jump_is_flagged_by_the_network_and_unreachable_sources_leave_it_unche
     let upstream = RunningDaemon::start(&observe_only_nts_config(1));
     let sources = nts_source(upstream.nts_ke[0].port(), &upstream.dir().join("ca/ca.pem"));
     let daemon = RunningDaemon::start(&demo_with(&sources, "label-jump-at-s = 45\nlabel-jump-by-s = 1"));
-    wait_for(&daemon, Duration::from_secs(44), "consistent before the jump", |s| {
+    daemon.wait_for_status(Duration::from_secs(44), "consistent before the jump", |s| {
         s["integrity"]["state"] == "consistent"
     });
-    let s = wait_for(&daemon, Duration::from_secs(60), "gnss-disagrees after the jump", |s| {
+    let s = daemon.wait_for_status(Duration::from_secs(60), "gnss-disagrees after the jump", |s| {
         s["integrity"]["state"] == "gnss-disagrees"
     });
     let d = s["integrity"]["disagreement_ns"].as_f64().unwrap();
@@ -239,14 +215,14 @@ fn a_label_jump_is_flagged_by_the_network_and_unreachable_sources_leave_it_unche
     );
     // Ten more seconds: still distrusted, and the served stratum is still 1 (holdover).
     std::thread::sleep(Duration::from_secs(10));
-    let s = status(&daemon);
+    let s = daemon.api_status();
     assert_eq!(s["integrity"]["state"], "gnss-disagrees");
     assert!(s["clock"]["simulated_true_error_ns"].as_f64().unwrap().abs() < 1e6, "{s:#}");
 
     // No source reachable: unchecked, and the receiver is followed.
     let unreachable = ntp_source(free_udp_port());
     let alone = RunningDaemon::start(&demo_with(&unreachable, ""));
-    let s = wait_for(&alone, Duration::from_secs(90), "locked, unchecked", |s| s["state"] == "LOCKED");
+    let s = alone.wait_for_status(Duration::from_secs(90), "locked, unchecked", |s| s["state"] == "LOCKED");
     assert_eq!(s["integrity"]["state"], "unchecked");
     assert_eq!(s["sources"][0]["reachable"], false);
 }
@@ -266,7 +242,7 @@ fn nts_sessions_survive_a_restart_without_a_new_key_exchange() {
         "",
     );
     let daemon = RunningDaemon::start_in(&config, dir);
-    let s = wait_for(&daemon, Duration::from_secs(30), "an authenticated answer", |s| {
+    let s = daemon.wait_for_status(Duration::from_secs(30), "an authenticated answer", |s| {
         s["sources"][0]["answers"].as_u64().unwrap_or(0) >= 2
     });
     assert_eq!(s["sources"][0]["key_exchanges"], 1);
@@ -282,7 +258,7 @@ fn nts_sessions_survive_a_restart_without_a_new_key_exchange() {
         );
     }
     let daemon = RunningDaemon::start_in(&config, dir);
-    let s = wait_for(&daemon, Duration::from_secs(30), "an answer after the restart", |s| {
+    let s = daemon.wait_for_status(Duration::from_secs(30), "an answer after the restart", |s| {
         s["sources"][0]["answers"].as_u64().unwrap_or(0) >= 2
     });
     assert_eq!(s["sources"][0]["sessions_restored"], 1, "{s:#}");
@@ -298,7 +274,7 @@ fn the_network_measures_a_label_delay_the_window_misses_and_the_clock_locks_on_t
     let config =
         demo_with(&sources, "").replace("nmea-latency-ms = [50, 500]", "nmea-latency-ms = [940, 980]");
     let daemon = RunningDaemon::start(&config);
-    let s = wait_for(&daemon, Duration::from_secs(120), "locked with the measured delay", |s| {
+    let s = daemon.wait_for_status(Duration::from_secs(120), "locked with the measured delay", |s| {
         s["state"] == "LOCKED"
     });
     let error = s["clock"]["simulated_true_error_ns"].as_f64().unwrap();

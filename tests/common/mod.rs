@@ -122,6 +122,36 @@ impl RunningDaemon {
         RunningDaemon { child, ntp, nts_ke, web, log, dir: Some(dir) }
     }
 
+    /// `/api/status` as JSON.
+    pub fn api_status(&self) -> serde_json::Value {
+        let (code, _, body) = http_get(self.web[0], "/api/status");
+        assert_eq!(code, 200);
+        serde_json::from_str(&body).expect("status JSON")
+    }
+
+    /// Polls the status until `done` holds (or panics after `limit` with the last status and
+    /// the log).
+    pub fn wait_for_status(
+        &self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let s = self.api_status();
+            if done(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} not reached in {limit:?}:\n{s:#}\nlog:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
