@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::clock::task::ClockTask;
 use crate::clock::{observe_only_state, precision_from_step, system, ClockMode};
 use crate::config::Config;
+use crate::events::EventWatcher;
 use crate::gnss::{ClockLink, GnssTask};
 use crate::integrity::Witness;
 use crate::ntp::counters::{CountsSnapshot, ServerCounters};
@@ -35,6 +36,7 @@ pub struct Daemon {
     gnss: Option<GnssTask>,
     nts: Option<NtsService>,
     sources: Option<Pollers>,
+    events: Option<EventWatcher>,
     web: Option<WebServer>,
 }
 
@@ -76,6 +78,8 @@ impl Daemon {
             nts: None,
             steps: clock_task.steps(),
             rates: Default::default(),
+            sample_rate: Default::default(),
+            events: Default::default(),
         };
         let mut daemon = Daemon {
             stop: Arc::new(AtomicBool::new(false)),
@@ -86,6 +90,7 @@ impl Daemon {
             gnss: None,
             nts: None,
             sources: None,
+            events: None,
             web: None,
         };
 
@@ -152,6 +157,8 @@ impl Daemon {
                 }
             );
         }
+        let status_sources = Arc::new(status_sources);
+        daemon.events = Some(EventWatcher::start(status_sources.clone())?);
         if config.web.enabled {
             let source: stratum1_web::server::SnapshotSource = Arc::new(move || status_sources.snapshot());
             let idle = Duration::from_secs(config.web.idle_timeout_s);
@@ -212,6 +219,9 @@ impl Daemon {
     fn stop_all(&mut self) {
         if let Some(web) = self.web.take() {
             web.shutdown();
+        }
+        if let Some(events) = self.events.take() {
+            events.shutdown();
         }
         self.stop.store(true, Ordering::Relaxed);
         if let Some(sources) = self.sources.take() {

@@ -191,7 +191,6 @@ fn run(
         Some(sim) => sim.lock().map_or(host, |mut c| c.read(host)),
         None => host,
     };
-    let mut warned = Warned::default();
     loop {
         let input = rx.recv_timeout(Duration::from_secs(1));
         receiver.set_network_time(clock.network.read().ok().and_then(|n| *n));
@@ -219,7 +218,6 @@ fn run(
             clock.samples.send_disputed(disputed);
         }
         let status = receiver.status();
-        warned.check(status);
         let summary = Summary::of(status);
         if summary != reported || last_summary.elapsed() >= SUMMARY_EVERY {
             tracing::info!("gnss: {}", describe(status));
@@ -228,53 +226,6 @@ fn run(
         }
         if let Ok(mut shared) = shared.write() {
             *shared = Some(status.clone());
-        }
-    }
-}
-
-/// Refusals of the second worth a WARN: each change not adopted, and labels the network
-/// contradicts (once a minute at most while they go on).
-#[derive(Default)]
-struct Warned {
-    unadopted: u64,
-    delay_adopted: u64,
-    refused_by_network: u64,
-    last_network_warning: Option<Instant>,
-}
-
-impl Warned {
-    fn check(&mut self, status: &ReceiverStatus) {
-        let p = &status.pairing;
-        if p.unadopted_changes > self.unadopted {
-            self.unadopted = p.unadopted_changes;
-            tracing::warn!(
-                "gnss: the receiver has named another second than before for {} s in a row; not adopted: \
-                 with no network source to decide, a change of the second is never followed until a restart \
-                 (add [[source]] lines to have the network decide)",
-                PairingConfig::default().relock_after
-            );
-        }
-        if p.delay_adopted > self.delay_adopted {
-            self.delay_adopted = p.delay_adopted;
-            tracing::warn!(
-                "gnss: by network time the receiver sends each label {} ms after the pulse it names, outside the \
-                 configured window; the pairing now uses {} ms (set refclock.nmea-delay-ms = {} to keep it across \
-                 restarts)",
-                status.nmea_delay_ms,
-                status.nmea_delay_ms,
-                status.nmea_delay_ms
-            );
-        }
-        if p.refused_by_network > self.refused_by_network {
-            let due = self.last_network_warning.is_none_or(|t| t.elapsed() >= SUMMARY_EVERY);
-            if due {
-                tracing::warn!(
-                    "gnss: {} labels named a second the network time contradicts; refused",
-                    p.refused_by_network - self.refused_by_network
-                );
-                self.refused_by_network = p.refused_by_network;
-                self.last_network_warning = Some(Instant::now());
-            }
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod events;
 pub mod gnss;
 pub mod integrity;
 pub mod logging;

@@ -22,6 +22,7 @@ use crate::integrity::IntegrityReport;
 use crate::ntp::counters::{CountsSnapshot, ServerCounters};
 use crate::ntp::packet::LeapIndicator;
 use crate::ntp::server::DropReason;
+use crate::ntp::timestamp::NtpTimestamp;
 use crate::nts::certificates::ReloadingIdentity;
 use crate::nts::ke_server::KeCounters;
 use crate::nts::SharedKeys;
@@ -41,6 +42,10 @@ pub struct StatusSources {
     pub steps: Arc<std::sync::atomic::AtomicU64>,
     /// Earlier looks at the counters, for rates.
     pub rates: std::sync::Mutex<RateWindow>,
+    /// Earlier looks at the samples the clock used, for its update interval.
+    pub sample_rate: std::sync::Mutex<RateWindow>,
+    /// What [`crate::events::EventWatcher`] noticed.
+    pub events: crate::events::SharedEventLog,
 }
 
 /// Counter readings at most a minute old, one per second at most, oldest first.
@@ -97,7 +102,10 @@ impl StatusSources {
             generated_unix_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
             state: overall_state(clock.as_ref(), &served, self.gnss.is_some(), gnss.as_ref()),
             server: server_view(&served),
-            clock: clock_view(clock.as_ref(), now_ns, self.steps.load(Ordering::Relaxed)),
+            clock: ClockView {
+                update_interval_s: self.update_interval_s(clock.as_ref()),
+                ..clock_view(clock.as_ref(), now_ns, self.steps.load(Ordering::Relaxed))
+            },
             gnss: self.gnss.as_ref().map(|_| gnss_view(gnss.as_ref(), now_ns)),
             ntp: self.ntp_view(),
             nts: self.nts.as_ref().map(nts_view),
@@ -106,6 +114,7 @@ impl StatusSources {
             sources: integrity.as_ref().map(source_views).unwrap_or_default(),
             integrity: integrity.as_ref().map(integrity_view).unwrap_or_default(),
             state_reason: None,
+            events: self.events.lock().map(|log| log.to_vec()).unwrap_or_default(),
         };
         snapshot.state_reason = stratum1_web::reason::state_reason(&snapshot);
         snapshot
@@ -196,7 +205,16 @@ fn server_view(served: &ServedClock) -> ServerView {
         .to_owned(),
         precision_log2: served.precision,
         root_dispersion_us: served.root_dispersion.to_nanos() as f64 / 1e3,
+        root_delay_us: served.root_delay.to_nanos() as f64 / 1e3,
+        reference_time_unix_ms: (served.reference_time != NtpTimestamp::ZERO).then(|| {
+            let (secs, nanos) = served.reference_time.to_unix_near(unix_now_s());
+            secs * 1000 + i64::from(nanos / 1_000_000)
+        }),
     }
+}
+
+fn unix_now_s() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn clock_view(clock: Option<&ClockStatus>, now_ns: i64, steps: u64) -> ClockView {
@@ -215,6 +233,7 @@ fn clock_view(clock: Option<&ClockStatus>, now_ns: i64, steps: u64) -> ClockView
             samples_rejected: 0,
             leap_list: "not read yet".into(),
             simulated_true_error_ns: None,
+            update_interval_s: None,
         };
     };
     let e = &c.estimate;
@@ -244,6 +263,7 @@ fn clock_view(clock: Option<&ClockStatus>, now_ns: i64, steps: u64) -> ClockView
         samples_rejected: c.counts.outliers,
         leap_list: c.leap.to_string(),
         simulated_true_error_ns: c.simulated_true_error_ns,
+        update_interval_s: None,
     }
 }
 
@@ -295,6 +315,9 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
                         system: sig.constellation.name().to_owned(),
                         prn: sig.prn,
                         snr_db: sig.snr.map(|v| v.max(0.0).round() as u32),
+                        elevation_deg: sig.elevation,
+                        azimuth_deg: sig.azimuth,
+                        used: sig.used,
                     })
                     .collect()
             })
@@ -315,6 +338,13 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
 }
 
 impl StatusSources {
+    /// Seconds between the reference samples the clock used over the last minute.
+    fn update_interval_s(&self, clock: Option<&ClockStatus>) -> Option<f64> {
+        let used = clock?.counts.accepted;
+        let (per_s, _) = self.sample_rate.lock().ok()?.observe(Instant::now(), used, 0);
+        per_s.filter(|r| *r > 0.0).map(|r| 1.0 / r)
+    }
+
     fn ntp_view(&self) -> NtpView {
         let c = self.ntp.snapshot();
         let (requests_per_s, nts_answers_per_s) = self
@@ -435,7 +465,12 @@ fn history_points(history: &crate::clock::history::ClockHistory) -> Vec<HistoryP
         .iter()
         .filter(|p| p.unix_s < recent_start)
         .chain(history.recent.iter())
-        .map(|p| HistoryPoint { unix_s: p.unix_s, offset_ns: p.offset_ns, frequency_ppb: p.frequency_ppb })
+        .map(|p| HistoryPoint {
+            unix_s: p.unix_s,
+            offset_ns: p.offset_ns,
+            frequency_ppb: p.frequency_ppb,
+            error_bound_ns: p.error_bound_ns.is_finite().then_some(p.error_bound_ns),
+        })
         .collect()
 }
 

@@ -102,7 +102,22 @@ fn stratum_follows_lock_holdover_and_its_limit() {
     // The fix goes at second 90: holdover, then unsynchronised 5 s later.
     let lost = wait_for(server, started + Duration::from_secs(120), "holdover limit", |h| h.stratum == 16);
     assert_eq!(lost.leap, 3);
+    // Each transition is an event at its level: the fix and the lock lost are warnings, the
+    // stratum 16 that follows an error.
+    std::thread::sleep(Duration::from_secs(2));
+    let events = daemon.api_status()["events"].clone();
+    let said = |level: &str, start: &str| {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["level"] == level && e["message"].as_str().unwrap().starts_with(start))
+    };
+    assert!(said("warning", "fix lost"), "{events}");
+    assert!(said("warning", "holdover: "), "{events}");
+    assert!(said("error", "unsynchronised: stratum 16 served"), "{events}");
     let log = daemon.stop();
+    assert!(log.contains(" WARN stratum1::events: event: fix lost"), "{log}");
     for state in ["clock: locked", "clock: holdover", "clock: unsynchronised", "clock: stepped by"] {
         assert!(log.contains(state), "no '{state}' in the log:\n{log}");
     }

@@ -128,7 +128,29 @@ fn api_metrics_and_ctl_follow_the_demo() {
         assert!(out.status.success(), "{view}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(ctl("status").contains("State               : LOCKED"));
+    let text = ctl("status");
+    assert!(text.contains("State               : LOCKED"), "{text}");
+    // What chronyc tracking users look for, measured: once a second from PPS.
+    assert!(
+        !text.contains("Ref time (UTC)      : never") && text.contains("Root delay          : 0.000000000"),
+        "{text}"
+    );
+    let interval: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Update interval     : ")?.strip_suffix(" seconds")?.parse().ok())
+        .unwrap_or_else(|| panic!("no update interval:\n{text}"));
+    assert!((0.5..3.0).contains(&interval), "PPS gives a sample about once a second: {interval}");
+    // The events: where it started and when it locked, in the API, the CLI and the log.
+    let events = ctl("events");
+    assert!(events.contains("info     started: "), "{events}");
+    assert!(events.contains("info     locked: serving stratum 1 (PPS) after"), "{events}");
+    let api = status(&daemon);
+    assert!(
+        api["events"].as_array().unwrap().iter().any(|e| e["level"] == "info"
+            && e["message"].as_str().unwrap().starts_with("locked: serving stratum 1")),
+        "{api}"
+    );
+    assert!(daemon.log().contains(" INFO stratum1::events: event: locked: serving stratum 1 (PPS)"));
     assert!(ctl("gnss").contains("Fix                 : 3D"));
     assert!(ctl("serverstats").contains("NTP packets received      : 5"));
     assert!(ctl("nts").contains("CN=localhost"));

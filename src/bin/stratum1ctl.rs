@@ -36,6 +36,8 @@ enum Command {
     Serverstats,
     /// NTS: key establishment, cookie keys, the certificate (like `chronyc authdata`).
     Nts,
+    /// The last 100 transitions and warnings: lock, holdover, fix and PPS lost, steps, refusals.
+    Events,
     /// Upstream servers and whether the receiver agrees with them (like `chronyc sources`).
     Sources,
     /// Raspberry Pi OS: show the config.txt and cmdline.txt changes a GNSS HAT needs on this
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::Serverstats => views::serverstats,
         Command::Nts => views::nts,
         Command::Sources => views::sources,
+        Command::Events => views::events,
         Command::Gnss { command: None } => views::gnss,
     };
     match fetch_status(&args.url) {

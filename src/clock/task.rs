@@ -477,11 +477,12 @@ impl Run {
             )
         });
         match t.to {
-            IntegrityState::GnssDisagrees => tracing::warn!(
+            // The events watcher says the same at warning or error level; this line adds the figures.
+            IntegrityState::GnssDisagrees => tracing::info!(
                 "integrity: gnss-disagrees: {compared}; the receiver is not followed (holdover, then network time)"
             ),
             IntegrityState::Consistent => tracing::info!("integrity: consistent: {compared}"),
-            IntegrityState::Unchecked => tracing::warn!(
+            IntegrityState::Unchecked => tracing::info!(
                 "integrity: unchecked: no reachable trusted source agrees on the time; the receiver is followed unchecked"
             ),
         }

@@ -17,13 +17,17 @@ pub fn status(s: &StatusSnapshot) -> String {
     }
     line("Reference ID", s.server.reference_id.clone());
     line("Stratum", s.server.stratum.to_string());
+    line("Ref time (UTC)", s.server.reference_time_unix_ms.map_or("never".into(), utc));
     line("Clock", format!("{} ({})", c.lock_state, c.mode));
     line("Offset", c.offset_ns.map_or("unknown".into(), |v| format!("{:+.9} seconds", v / 1e9)));
+    line("RMS offset", s.rms_offset_ns(3600).map_or("unknown".into(), |v| format!("{:.9} seconds", v / 1e9)));
     line("Frequency", format!("{:+.3} ppm", c.frequency_ppb / 1e3));
     line("Skew", c.skew_ppb.map_or("unknown".into(), |v| format!("{:.3} ppm", v / 1e3)));
     line("Jitter", format!("{:.9} seconds", c.jitter_ns / 1e9));
     line("Error bound", c.error_bound_ns.map_or("unknown".into(), |v| format!("{:.9} seconds", v / 1e9)));
+    line("Root delay", format!("{:.9} seconds", s.server.root_delay_us / 1e6));
     line("Root dispersion", format!("{:.9} seconds", s.server.root_dispersion_us / 1e6));
+    line("Update interval", c.update_interval_s.map_or("none used".into(), |i| format!("{i:.1} seconds")));
     line("Last sample", c.last_sample_age_s.map_or("none".into(), |a| format!("{a:.1} seconds ago")));
     line("Steps", c.steps.to_string());
     line("Leap status", format!("{} ({})", s.server.leap, c.leap_list));
@@ -32,6 +36,26 @@ pub fn status(s: &StatusSnapshot) -> String {
     }
     line("Uptime", format!("{} seconds", s.uptime_s));
     line("Version", s.version.clone());
+    out
+}
+
+/// `Wed Dec 02 05:10:00.123 2026`, chronyc's reference time with milliseconds.
+fn utc(unix_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(unix_ms).map_or_else(
+        || format!("{unix_ms} ms since 1970"),
+        |t| t.format("%a %b %d %H:%M:%S%.3f %Y").to_string(),
+    )
+}
+
+/// `stratum1ctl events`: the last transitions and warnings, oldest first, one per line.
+pub fn events(s: &StatusSnapshot) -> String {
+    if s.events.is_empty() {
+        return "No events yet.\n".to_owned();
+    }
+    let mut out = String::new();
+    for e in &s.events {
+        let _ = writeln!(out, "{}  {:<7}  {}", utc(e.time_unix_ms), e.level.name(), e.message);
+    }
     out
 }
 
@@ -221,7 +245,7 @@ pub fn nts(s: &StatusSnapshot) -> String {
         line("SHA-256 fingerprint", c.sha256_fingerprint.clone());
     }
     if let Some(c) = &n.issuer_certificate {
-        line("Issuer SHA-256 (the CA to pin)", c.sha256_fingerprint.clone());
+        line("CA SHA-256 (pin this)", c.sha256_fingerprint.clone());
     }
     out
 }
@@ -244,6 +268,55 @@ mod tests {
         assert!(sources(&none).contains("unchecked"));
     }
     use stratum1_web::snapshot::example;
+
+    /// Every `label: value` line of a view has its colon in the view's column.
+    fn colons_line_up(text: &str, column: usize) {
+        for l in text.lines().filter(|l| l.contains(": ")) {
+            assert_eq!(l.get(column..column + 2), Some(": "), "label out of line:\n{l}\nin\n{text}");
+        }
+    }
+
+    #[test]
+    fn labels_line_up_in_every_view() {
+        let mut s = example();
+        s.state_reason = Some("holdover: no usable reference sample for 12 s".into());
+        for (view, column) in
+            [(status as fn(&StatusSnapshot) -> String, 20), (gnss, 20), (serverstats, 26), (nts, 26)]
+        {
+            colons_line_up(&view(&s), column);
+        }
+    }
+
+    #[test]
+    fn status_has_what_chronyc_tracking_users_look_for() {
+        let text = status(&example());
+        for field in [
+            "Ref time (UTC)      : Fri Jan 15 07:59:59.600 2027",
+            "RMS offset          : 0.000000005",
+            "Root delay          : 0.000000000",
+            "Update interval     : 1.0 seconds",
+        ] {
+            assert!(text.contains(field), "{field} in\n{text}");
+        }
+        let mut fresh = example();
+        fresh.server.reference_time_unix_ms = None;
+        fresh.history.clear();
+        fresh.clock.update_interval_s = None;
+        let text = status(&fresh);
+        assert!(text.contains("never") && text.contains("RMS offset          : unknown"), "{text}");
+    }
+
+    #[test]
+    fn events_list_oldest_first_with_level() {
+        let text = events(&example());
+        assert_eq!(
+            text,
+            "Fri Jan 15 07:00:00.000 2027  info     locked: serving stratum 1 (PPS) after 41 s\n"
+        );
+        let mut none = example();
+        none.events.clear();
+        assert_eq!(events(&none), "No events yet.\n");
+    }
 
     #[test]
     fn views_show_what_an_operator_looks_for() {

@@ -3,7 +3,9 @@
 
 use askama::Template;
 
-use crate::plot;
+use crate::events::EventView;
+use crate::plot::{Marker, Plot, Quantity};
+use crate::sky;
 use crate::snapshot::{OverallState, StatusSnapshot};
 
 /// Certificates closer to expiry than this get a warning.
@@ -21,8 +23,11 @@ struct StatusPage<'a> {
     tls_warning: Option<String>,
     rows_sources: Vec<(String, String)>,
     integrity_warning: Option<String>,
-    snr_bars: Vec<(String, u32, u32)>,
+    sky: Option<String>,
+    snr: Option<String>,
     plots: Vec<(String, String)>,
+    /// Newest first: (time, level, message).
+    events: Vec<(String, &'static str, String)>,
     uptime: String,
 }
 
@@ -40,20 +45,9 @@ pub fn render(s: &StatusSnapshot) -> String {
         ("Root dispersion", format!("{:.3} µs", s.server.root_dispersion_us)),
         ("Leap", format!("{} ({})", s.server.leap, c.leap_list)),
         ("Clock", format!("{}, {}", c.mode, c.lock_state)),
-        (
-            "Runs as",
-            format!(
-                "{} ({})",
-                s.process.user,
-                if s.process.capabilities.is_empty() {
-                    "no capabilities".to_owned()
-                } else {
-                    s.process.capabilities.join(", ")
-                }
-            ),
-        ),
+        ("Runs as", format!("{} ({})", s.process.user, capabilities(&s.process.capabilities))),
     ];
-    let (rows_gnss, snr_bars) = match &s.gnss {
+    let (rows_gnss, sky, snr) = match &s.gnss {
         Some(g) => {
             let mut rows = vec![
                 ("Fix", format!("{}{}", g.fix_mode, if g.fix_valid { "" } else { " (not valid)" })),
@@ -91,17 +85,9 @@ pub fn render(s: &StatusSnapshot) -> String {
                     ),
                 ));
             }
-            let bars = g
-                .signals
-                .iter()
-                .map(|sig| {
-                    let snr = sig.snr_db.unwrap_or(0);
-                    (format!("{} {}", sig.system, sig.prn), snr, snr.min(50) * 2)
-                })
-                .collect();
-            (rows, bars)
+            (rows, sky::sky_plot(&g.signals), sky::snr_bars(&g.signals))
         }
-        None => (vec![("Receiver", "none configured".to_owned())], Vec::new()),
+        None => (vec![("Receiver", "none configured".to_owned())], None, None),
     };
     let n = &s.ntp;
     let per_s = |r: Option<f64>| r.map_or("–".to_owned(), |r| format!("{r:.1}/s"));
@@ -148,30 +134,8 @@ pub fn render(s: &StatusSnapshot) -> String {
         ));
     }
     let (rows_sources, integrity_warning) = sources_rows(s);
-    let hour = now_unix - 3600;
-    let day = now_unix - 86_400;
-    let plots = [
-        ("Offset, last hour", plot::svg(&s.history, hour, "offset, last hour", "ns", |p| p.offset_ns)),
-        (
-            "Frequency, last hour",
-            plot::svg(&s.history, hour, "frequency, last hour", "ppm", |p| p.frequency_ppb / 1e3),
-        ),
-        ("Offset, last day", plot::svg(&s.history, day, "offset, last day", "ns", |p| p.offset_ns)),
-        (
-            "Frequency, last day",
-            plot::svg(&s.history, day, "frequency, last day", "ppm", |p| p.frequency_ppb / 1e3),
-        ),
-    ]
-    .into_iter()
-    .map(|(title, svg)| {
-        (
-            title.to_owned(),
-            svg.unwrap_or_else(|| {
-                "<p class=\"empty\">Nothing to plot yet: points are kept while locked.</p>".to_owned()
-            }),
-        )
-    })
-    .collect();
+    let markers = markers(&s.events);
+    let plots = plots(s, now_unix, &markers);
     let page = StatusPage {
         s,
         state_class: match s.state {
@@ -186,11 +150,99 @@ pub fn render(s: &StatusSnapshot) -> String {
         tls_warning,
         rows_sources,
         integrity_warning,
-        snr_bars,
+        sky,
+        snr,
         plots,
+        events: s
+            .events
+            .iter()
+            .rev()
+            .map(|e| (clock_time(e.time_unix_ms), e.level.name(), e.message.clone()))
+            .collect(),
         uptime: duration(s.uptime_s),
     };
     page.render().unwrap_or_else(|e| format!("<!doctype html><title>stratum1</title><p>page error: {e}</p>"))
+}
+
+/// The offset and frequency plots: the last hour, and the last day once more than an hour
+/// is kept (before that it would repeat the hour).
+fn plots(s: &StatusSnapshot, now_unix: i64, markers: &[Marker]) -> Vec<(String, String)> {
+    let kept_s = s.history.first().map_or(0, |p| now_unix - p.unix_s);
+    let mut spans = vec![("last hour", now_unix - 3600)];
+    if kept_s > 3600 {
+        spans.push(("last day", now_unix - 86_400));
+    }
+    let mut out = Vec::new();
+    for (span, since_unix) in spans {
+        let offset = Plot {
+            title: &format!("Offset and error bound, {span}"),
+            since_unix,
+            value: |p| p.offset_ns,
+            band: Some(|p| p.error_bound_ns),
+            quantity: Quantity::Time,
+            markers,
+        }
+        .svg(&s.history);
+        let frequency = Plot {
+            title: &format!("Frequency, {span}"),
+            since_unix,
+            value: |p| p.frequency_ppb,
+            band: None,
+            quantity: Quantity::Frequency,
+            markers,
+        }
+        .svg(&s.history);
+        for (title, svg) in
+            [(format!("Offset ± error bound, {span}"), offset), (format!("Frequency, {span}"), frequency)]
+        {
+            out.push((
+                title,
+                svg.unwrap_or_else(|| {
+                    "<p class=\"empty\">Nothing to plot yet: points are kept while locked and in holdover.</p>"
+                        .to_owned()
+                }),
+            ));
+        }
+    }
+    out
+}
+
+/// Steps, lock, holdover and relock, from the events, for the plots.
+fn markers(events: &[EventView]) -> Vec<Marker> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let label = if e.message.starts_with("clock stepped") {
+                "step"
+            } else if e.message.starts_with("relocked") {
+                "relock"
+            } else if e.message.starts_with("locked") {
+                "lock"
+            } else if e.message.starts_with("holdover") {
+                "holdover"
+            } else {
+                return None;
+            };
+            Some(Marker { unix_s: e.time_unix_ms.div_euclid(1000), label })
+        })
+        .collect()
+}
+
+/// A few capabilities by name; a long list (a daemon run as root) as a count, named in full
+/// by `stratum1ctl --json` and the API.
+fn capabilities(names: &[String]) -> String {
+    match names.len() {
+        0 => "no capabilities".to_owned(),
+        1..=4 => names.join(", "),
+        n if n >= 30 => format!("all {n} capabilities: run it as its own user"),
+        n => format!("{n} capabilities: {}, …", names[..3].join(", ")),
+    }
+}
+
+/// `2026-12-02 05:10:00 UTC`.
+fn clock_time(unix_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(unix_ms)
+        .map_or_else(|| unix_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
 /// The Sources card: the integrity verdict first, then one row per upstream, as chronyc's
@@ -361,5 +413,53 @@ mod page_tests {
         let html = super::render(&spoofed);
         assert!(html.contains("it is not followed"), "{html}");
         assert!(html.contains("receiver -1000.000 ms from network time"), "{html}");
+    }
+
+    #[test]
+    fn events_are_listed_newest_first_and_mark_the_plots() {
+        let mut s = example();
+        s.events.push(crate::events::EventView {
+            time_unix_ms: 1_800_000_000_000 - 60_000,
+            level: crate::events::EventLevel::Warning,
+            message: "holdover: no usable reference sample for 5 s".into(),
+        });
+        let html = super::render(&s);
+        let (holdover, locked) =
+            (html.find("holdover: no usable").unwrap(), html.find("locked: serving").unwrap());
+        assert!(holdover < locked, "newest first");
+        assert!(html.contains(r#"<li class="level-warning">"#), "{html}");
+        assert!(html.contains(">holdover</text>"), "a marker on the plot");
+        s.events.clear();
+        assert!(super::render(&s).contains("Nothing has happened yet"));
+    }
+
+    #[test]
+    fn a_root_daemon_capability_list_is_one_short_line() {
+        let mut s = example();
+        s.process.capabilities = (0..41).map(|i| format!("CAP_{i}")).collect();
+        let html = super::render(&s);
+        assert!(
+            html.contains("all 41 capabilities: run it as its own user") && !html.contains("CAP_7"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_day_plots_wait_for_more_than_an_hour_of_history() {
+        let s = example();
+        let html = super::render(&s);
+        assert!(html.contains("last hour") && !html.contains("last day"), "two minutes kept");
+        let mut long = example();
+        for p in long.history.iter_mut() {
+            p.unix_s -= 7200;
+        }
+        long.history.push(crate::snapshot::HistoryPoint { unix_s: 1_800_000_000, ..long.history[0] });
+        assert!(super::render(&long).contains("Offset ± error bound, last day"));
+    }
+
+    #[test]
+    fn satellites_get_a_sky_plot_and_a_scale() {
+        let html = super::render(&example());
+        assert!(html.contains(r#"class="sky""#) && html.contains("dB-Hz</text>"), "{html}");
     }
 }

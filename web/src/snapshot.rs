@@ -54,6 +54,9 @@ pub struct StatusSnapshot {
     /// Why the state is what it is, in words; `None` when LOCKED (see `reason`).
     #[serde(default)]
     pub state_reason: Option<String>,
+    /// The last transitions and warnings, oldest first (see `events`).
+    #[serde(default)]
+    pub events: Vec<crate::events::EventView>,
 }
 
 /// One upstream server, as `chronyc sources` shows it. Offsets: our clock minus the source's.
@@ -139,6 +142,12 @@ pub struct ServerView {
     pub leap: String,
     pub precision_log2: i8,
     pub root_dispersion_us: f64,
+    /// Round trip to the primary reference: zero at stratum 1, the upstream's above.
+    #[serde(default)]
+    pub root_delay_us: f64,
+    /// When the clock was last set or corrected from its reference (`None`: never).
+    #[serde(default)]
+    pub reference_time_unix_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -164,6 +173,9 @@ pub struct ClockView {
     pub leap_list: String,
     /// Simulated mode only: the simulated clock's real error, to judge the estimate by.
     pub simulated_true_error_ns: Option<f64>,
+    /// Seconds between the reference samples used over the last minute (`None`: none used).
+    #[serde(default)]
+    pub update_interval_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,6 +218,14 @@ pub struct SignalView {
     pub system: String,
     pub prn: u32,
     pub snr_db: Option<u32>,
+    /// Position in the sky, degrees (GSV), when the receiver gives it.
+    #[serde(default)]
+    pub elevation_deg: Option<f32>,
+    #[serde(default)]
+    pub azimuth_deg: Option<f32>,
+    /// Part of the fix (listed by GSA).
+    #[serde(default)]
+    pub used: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -262,6 +282,17 @@ pub struct CertificateView {
     pub sha256_fingerprint: String,
 }
 
+impl StatusSnapshot {
+    /// Root mean square of the plotted offsets over the last `window_s` seconds, like
+    /// chronyc's "RMS offset" (`None` without points).
+    pub fn rms_offset_ns(&self, window_s: i64) -> Option<f64> {
+        let newest = self.history.last()?.unix_s;
+        let recent: Vec<f64> =
+            self.history.iter().filter(|p| p.unix_s > newest - window_s).map(|p| p.offset_ns).collect();
+        (!recent.is_empty()).then(|| (recent.iter().map(|o| o * o).sum::<f64>() / recent.len() as f64).sqrt())
+    }
+}
+
 impl CertificateView {
     pub fn days_left(&self, now_unix: i64) -> i64 {
         (self.not_after_unix - now_unix).div_euclid(86_400)
@@ -273,6 +304,9 @@ pub struct HistoryPoint {
     pub unix_s: i64,
     pub offset_ns: f64,
     pub frequency_ppb: f64,
+    /// The error bound then (`None`: unbounded).
+    #[serde(default)]
+    pub error_bound_ns: Option<f64>,
 }
 
 /// A filled-in snapshot for tests and the API documentation.
@@ -288,6 +322,8 @@ pub fn example() -> StatusSnapshot {
             leap: "none".into(),
             precision_log2: -24,
             root_dispersion_us: 13.6,
+            root_delay_us: 0.0,
+            reference_time_unix_ms: Some(1_800_000_000_000 - 400),
         },
         clock: ClockView {
             mode: "simulated".into(),
@@ -303,6 +339,7 @@ pub fn example() -> StatusSnapshot {
             samples_rejected: 36,
             leap_list: "known, no leap pending".into(),
             simulated_true_error_ns: Some(1196.0),
+            update_interval_s: Some(1.0),
         },
         gnss: Some(GnssView {
             serial: "up".into(),
@@ -313,7 +350,24 @@ pub fn example() -> StatusSnapshot {
             time: Some("2027-01-15T08:00:00.000Z".into()),
             satellites_used: Some(8),
             satellites_in_view: 9,
-            signals: vec![SignalView { system: "GPS".into(), prn: 5, snr_db: Some(42) }],
+            signals: vec![
+                SignalView {
+                    system: "GPS".into(),
+                    prn: 5,
+                    snr_db: Some(42),
+                    elevation_deg: Some(48.0),
+                    azimuth_deg: Some(72.0),
+                    used: true,
+                },
+                SignalView {
+                    system: "GPS".into(),
+                    prn: 26,
+                    snr_db: Some(24),
+                    elevation_deg: Some(9.0),
+                    azimuth_deg: Some(330.0),
+                    used: false,
+                },
+            ],
             hdop: Some(0.9),
             position: Some(PositionView { latitude_deg: 52.1, longitude_deg: 5.1, altitude_m: Some(12.0) }),
             locked: true,
@@ -393,11 +447,17 @@ pub fn example() -> StatusSnapshot {
             samples_unfollowed: 0,
         },
         state_reason: None,
+        events: vec![crate::events::EventView {
+            time_unix_ms: 1_800_000_000_000 - 3_600_000,
+            level: crate::events::EventLevel::Info,
+            message: "locked: serving stratum 1 (PPS) after 41 s".into(),
+        }],
         history: (0..120)
             .map(|i| HistoryPoint {
                 unix_s: 1_800_000_000 - 120 + i,
                 offset_ns: (i % 10) as f64,
                 frequency_ppb: 29_851.0,
+                error_bound_ns: Some(13_593.0),
             })
             .collect(),
     }

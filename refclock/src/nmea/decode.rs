@@ -99,6 +99,11 @@ pub struct Signal {
     pub prn: u32,
     /// Carrier-to-noise in dB-Hz; `None` when the satellite is not tracked.
     pub snr: Option<f32>,
+    /// Where it stands in the sky, degrees, when the receiver says.
+    pub elevation: Option<f32>,
+    pub azimuth: Option<f32>,
+    /// Listed by a GSA of the same epoch: part of the fix.
+    pub used: bool,
 }
 
 /// What one sentence states. Sentences a time server has no use for are `Other`.
@@ -133,6 +138,9 @@ pub enum Fact {
     Gsa {
         mode: FixMode,
         used: u32,
+        /// The satellites used, and whose numbers they are (`None`: any constellation's).
+        prns: Vec<u32>,
+        system: Option<Constellation>,
         pdop: Option<f32>,
         hdop: Option<f32>,
         vdop: Option<f32>,
@@ -225,7 +233,17 @@ pub fn decode(sentence: &Sentence<'_>) -> Result<Fact, DecodeError> {
                 GsaMode2::Fix3D => FixMode::ThreeD,
             };
             let used = u32::try_from(gsa.fix_sats_prn.len()).unwrap_or(u32::MAX);
-            Fact::Gsa { mode, used, pdop: gsa.pdop, hdop: gsa.hdop, vdop: gsa.vdop }
+            // NMEA 4.1's system ID names the constellation of a GN GSA; without it, a GN GSA's
+            // numbers may belong to any.
+            let system = match gsa.system_id {
+                Some(nmea::sentences::gnss_type::GnssSystemId::Gps) => Some(Constellation::Gps),
+                Some(nmea::sentences::gnss_type::GnssSystemId::Glonass) => Some(Constellation::Glonass),
+                Some(nmea::sentences::gnss_type::GnssSystemId::Galileo) => Some(Constellation::Galileo),
+                Some(nmea::sentences::gnss_type::GnssSystemId::Beidou) => Some(Constellation::Beidou),
+                None => (constellation != Constellation::Mixed).then_some(constellation),
+            };
+            let prns = gsa.fix_sats_prn.iter().copied().collect();
+            Fact::Gsa { mode, used, prns, system, pdop: gsa.pdop, hdop: gsa.hdop, vdop: gsa.vdop }
         }
         SentenceType::GSV => {
             let gsv = parse_gsv(raw).map_err(malformed("GSV"))?;
@@ -233,7 +251,14 @@ pub fn decode(sentence: &Sentence<'_>) -> Result<Fact, DecodeError> {
                 .sats_info
                 .iter()
                 .flatten()
-                .map(|sat| Signal { constellation, prn: sat.prn(), snr: sat.snr() })
+                .map(|sat| Signal {
+                    constellation,
+                    prn: sat.prn(),
+                    snr: sat.snr(),
+                    elevation: sat.elevation().filter(|e| (-90.0..=90.0).contains(e)),
+                    azimuth: sat.azimuth().filter(|a| (0.0..=360.0).contains(a)),
+                    used: false,
+                })
                 .collect();
             Fact::Gsv {
                 constellation,
@@ -318,6 +343,8 @@ mod tests {
             Fact::Gsa {
                 mode: FixMode::ThreeD,
                 used: 10,
+                prns: vec![20, 16, 9, 3, 7, 10, 23, 19, 27, 30],
+                system: Some(Constellation::Gps),
                 pdop: Some(1.64),
                 hdop: Some(0.98),
                 vdop: Some(1.31)

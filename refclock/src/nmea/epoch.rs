@@ -100,6 +100,8 @@ struct OpenEpoch {
     gll_valid: Option<bool>,
     gsa_mode: Option<FixMode>,
     gsa_used: u32,
+    /// The satellites the GSAs listed as used, with their constellation when it is known.
+    gsa_prns: Vec<(Option<Constellation>, u32)>,
     fix_used: Option<u32>,
     signals: Vec<Signal>,
     hdop: Option<f32>,
@@ -155,9 +157,11 @@ impl OpenEpoch {
             }
             Fact::Zda { date, .. } => self.stated_date = date.or(self.stated_date),
             Fact::Gll { valid, .. } => self.gll_valid = Some(valid),
-            Fact::Gsa { mode, used, pdop, hdop, vdop } => {
+            Fact::Gsa { mode, used, prns, system, pdop, hdop, vdop } => {
                 self.gsa_mode = self.gsa_mode.max(Some(mode));
                 self.gsa_used += used;
+                self.gsa_prns.extend(prns.into_iter().map(|prn| (system, prn)));
+                self.gsa_prns.truncate(MAX_SIGNALS);
                 self.pdop = pdop.or(self.pdop);
                 self.hdop = self.hdop.or(hdop);
                 self.vdop = vdop.or(self.vdop);
@@ -184,6 +188,18 @@ impl OpenEpoch {
             None => self.signals.push(signal),
         }
     }
+}
+
+/// Marks the satellites the GSAs named. A number with no constellation (a GN GSA from before
+/// NMEA 4.1) matches that number in any constellation: the numbering ranges (GPS 1–32,
+/// GLONASS 65–96, …) keep such matches rare.
+fn marked_used(mut signals: Vec<Signal>, used: &[(Option<Constellation>, u32)]) -> Vec<Signal> {
+    for signal in &mut signals {
+        signal.used = used
+            .iter()
+            .any(|(system, prn)| *prn == signal.prn && system.is_none_or(|c| c == signal.constellation));
+    }
+    signals
 }
 
 /// Groups decoded sentences into epochs and labels. Bounded: one open epoch at a time, and
@@ -251,7 +267,7 @@ impl EpochAssembler {
             pdop: open.pdop,
             vdop: open.vdop,
             position: open.position,
-            signals: open.signals,
+            signals: marked_used(open.signals, &open.gsa_prns),
         })
     }
 
@@ -331,6 +347,21 @@ mod tests {
     const GGA_1: &str = "GPGGA,120001.00,4404.1306,N,12118.8515,W,1,08,0.9,100.0,M,-19.6,M,,";
     const GSA: &str = "GPGSA,A,3,01,02,03,04,05,06,07,08,,,,,1.6,0.9,1.3";
     const FIX_2: &str = "GPRMC,120002.00,A,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,A";
+
+    #[test]
+    fn gsa_marks_the_satellites_used_and_gsv_places_them_in_the_sky() {
+        let (_, epochs, _) = run(&[
+            FIX_1,
+            "GPGSA,A,3,20,16,,,,,,,,,,,1.6,0.9,1.3",
+            "GLGSA,A,3,20,,,,,,,,,,,,1.6,0.9,1.3",
+            "GPGSV,1,1,03,20,45,120,40,16,10,300,33,09,05,010,",
+            "GLGSV,1,1,01,71,30,200,35",
+        ]);
+        let used: Vec<(u32, bool)> = epochs[0].signals.iter().map(|s| (s.prn, s.used)).collect();
+        assert_eq!(used, [(20, true), (16, true), (9, false), (71, false)]);
+        let first = &epochs[0].signals[0];
+        assert_eq!((first.elevation, first.azimuth), (Some(45.0), Some(120.0)));
+    }
 
     #[test]
     fn a_valid_epoch_is_labelled_once_as_soon_as_rmc_arrives() {
