@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const CTL: &str = env!("CARGO_BIN_EXE_stratum1ctl");
-
 fn demo() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml"))
         .unwrap()

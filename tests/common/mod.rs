@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_stratum1d");
+pub const CTL: &str = env!("CARGO_BIN_EXE_stratum1ctl");
 
 /// An observe-only daemon vouching for the host clock at `local_stratum` (no lock to wait
 /// for), serving NTP and NTS with a throwaway CA. [`RunningDaemon::start`] gives the CA

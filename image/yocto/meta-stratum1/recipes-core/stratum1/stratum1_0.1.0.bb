@@ -50,6 +50,11 @@ do_install:append() {
     install -m 0644 ${WORKDIR}/60-stratum1.rules ${D}${sysconfdir}/udev/rules.d/
     cat ${WORKDIR}/stratum1.toml ${WORKDIR}/hats/${STRATUM1_HAT}.toml > ${D}${sysconfdir}/stratum1/stratum1.toml
     chmod 0644 ${D}${sysconfdir}/stratum1/stratum1.toml
+    # The man pages go to ${PN}-doc, as mandir always does.
+    for section in 1 5 8; do
+        install -d ${D}${mandir}/man$section
+        install -m 0644 ${S}/docs/man/*.$section ${D}${mandir}/man$section/
+    done
 }
 
 FILES:${PN} += "${systemd_system_unitdir}/stratum1d.service ${sysconfdir}/udev/rules.d/60-stratum1.rules"
