@@ -220,7 +220,7 @@ fn run(
         let status = receiver.status();
         let summary = Summary::of(status);
         if summary != reported || last_summary.elapsed() >= SUMMARY_EVERY {
-            tracing::info!("gnss: {}", describe(status));
+            tracing::info!("gnss: {}", describe(status, local(now_nanos())));
             reported = summary;
             last_summary = Instant::now();
         }
@@ -258,7 +258,9 @@ impl Summary {
 }
 
 /// One line an operator can read: link states, fix, satellites, lock and the last offset.
-pub fn describe(status: &ReceiverStatus) -> String {
+/// The receiver's state in one log line. `now` (local nanoseconds) dates the last sample: a
+/// lock whose last sample is old says so, instead of repeating a frozen offset.
+pub fn describe(status: &ReceiverStatus, now: LocalNanos) -> String {
     let fix = match status.last_epoch.as_ref() {
         None => "no epoch yet".to_owned(),
         Some(epoch) => format!(
@@ -275,7 +277,16 @@ pub fn describe(status: &ReceiverStatus) -> String {
     };
     let pps = status.pps.as_ref().map_or("none".to_owned(), ToString::to_string);
     let lock = match (status.locked, status.last_sample) {
-        (true, Some(sample)) => format!("locked, offset {:+.1} us", sample.offset_nanos() as f64 / 1000.0),
+        (true, Some(sample)) => {
+            let (secs, nanos) = sample.edge_local;
+            let age_s = (now - (secs * 1_000_000_000 + i64::from(nanos))) as f64 / 1e9;
+            let offset = sample.offset_nanos() as f64 / 1000.0;
+            if age_s > 3.0 {
+                format!("paired, but no sample for {age_s:.0} s (the last was offset {offset:+.1} us)")
+            } else {
+                format!("locked, offset {offset:+.1} us")
+            }
+        }
         _ => "not locked".to_owned(),
     };
     let misfit =
@@ -309,6 +320,22 @@ pub fn describe_label_timing(misfit: &LabelTimingMisfit) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_old_sample_is_not_reported_as_a_current_offset() {
+        let mut status =
+            Receiver::new(DateWindow::default(), PairingConfig::default(), true).status().clone();
+        status.locked = true;
+        status.last_sample = Some(refclock::Sample {
+            edge_local: (1000, 1_100),
+            utc_second: 1000,
+            quality: refclock::Quality::Pps,
+        });
+        let now = 1000 * 1_000_000_000 + 500_000_000;
+        assert!(describe(&status, now).ends_with("locked, offset +1.1 us"), "{}", describe(&status, now));
+        let later = describe(&status, now + 618_000_000_000);
+        assert!(later.ends_with("paired, but no sample for 618 s (the last was offset +1.1 us)"), "{later}");
+    }
 
     #[test]
     fn a_label_timing_misfit_names_the_setting_and_a_value_for_it() {

@@ -116,7 +116,7 @@ fn a_slow_pull_is_flagged_once_it_exceeds_the_allowance() {
             at_flag.true_error_ns
         );
         // Once distrusted, the receiver no longer steers. (Holdover still runs on the frequency
-        // learnt during the pull: the README says so.)
+        // learnt during the pull: docs/sources-and-integrity.md says so.)
         let end = records.last().unwrap();
         assert_eq!(end.integrity, IntegrityState::GnssDisagrees, "seed {seed}");
         assert!(sim.witness().report(0).samples_unfollowed > 0, "seed {seed}");

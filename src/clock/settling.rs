@@ -19,7 +19,7 @@ const TIME_CONSTANTS_S: [f64; 3] = [100.0, 200.0, 400.0];
 const DIM: usize = 2 + TIME_CONSTANTS_S.len();
 /// Prior probability per second that a temperature change begins: one every five minutes, as
 /// on a Pi whose load comes and goes. A rarer prior (one an hour) averages a little better but
-/// is slower to believe a real change (measured in the README).
+/// is slower to believe a real change (measured in docs/benchmarks.md).
 const ONSET_PER_S: f64 = 1.0 / 300.0;
 /// Standard deviation of the frequency change a temperature change brings, ppb (a Pi's
 /// crystal moves about 1-3 ppm between idle and full load).
@@ -336,7 +336,7 @@ impl SettlingFilter {
     /// the most probable hypothesis rather than the blend. The blend always holds onsets split
     /// off in the last seconds, which the samples have not yet had time to refute; they bend
     /// its frequency by a few ppb, harmless for a second's prediction, but an hour turns 10 ppb
-    /// into 36 µs (measured in the README). A change the samples have confirmed is the most
+    /// into 36 µs (measured in docs/benchmarks.md). A change the samples have confirmed is the most
     /// probable hypothesis, and is kept. Any change still to come was inferred from the
     /// curvature of the last minutes of samples; carried for an hour, its noise costs more
     /// than it could gain, so it is forgotten.

@@ -193,7 +193,7 @@ pub fn after_reboot(board: Board, hat: Hat) -> String {
     );
     if board == Board::Pi5 {
         // RP1 sits behind PCIe: its GPIO interrupts are timestamped late (published figures;
-        // the README has them and where ASPM changes them).
+        // docs/guide.md has them and where ASPM changes them).
         let _ = writeln!(
             out,
             "  and pps-offset-ns = 11700   # the Pi 5's PPS latency through RP1 (6200 with pcie_aspm=off)"

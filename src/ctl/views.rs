@@ -23,10 +23,15 @@ pub fn status(s: &StatusSnapshot) -> String {
     line("RMS offset", s.rms_offset_ns(3600).map_or("unknown".into(), |v| format!("{:.9} seconds", v / 1e9)));
     line("Frequency", format!("{:+.3} ppm", c.frequency_ppb / 1e3));
     line("Skew", c.skew_ppb.map_or("unknown".into(), |v| format!("{:.3} ppm", v / 1e3)));
-    line("Jitter", format!("{:.9} seconds", c.jitter_ns / 1e9));
+    line("Jitter", c.measured_jitter_ns().map_or("unknown".into(), |j| format!("{:.9} seconds", j / 1e9)));
     line("Error bound", c.error_bound_ns.map_or("unknown".into(), |v| format!("{:.9} seconds", v / 1e9)));
     line("Root delay", format!("{:.9} seconds", s.server.root_delay_us / 1e6));
-    line("Root dispersion", format!("{:.9} seconds", s.server.root_dispersion_us / 1e6));
+    line(
+        "Root dispersion",
+        s.server
+            .bounded_root_dispersion_us()
+            .map_or("unbounded (the NTP maximum: do not use)".into(), |d| format!("{:.9} seconds", d / 1e6)),
+    );
     line("Update interval", c.update_interval_s.map_or("none used".into(), |i| format!("{i:.1} seconds")));
     line("Last sample", c.last_sample_age_s.map_or("none".into(), |a| format!("{a:.1} seconds ago")));
     line("Steps", c.steps.to_string());
@@ -302,8 +307,12 @@ mod tests {
         fresh.server.reference_time_unix_ms = None;
         fresh.history.clear();
         fresh.clock.update_interval_s = None;
+        fresh.server.root_dispersion_us = 65_535_999_984.741;
+        fresh.clock.samples_used = 0;
         let text = status(&fresh);
         assert!(text.contains("never") && text.contains("RMS offset          : unknown"), "{text}");
+        assert!(text.contains("Jitter              : unknown"), "{text}");
+        assert!(text.contains("Root dispersion     : unbounded (the NTP maximum: do not use)"), "{text}");
     }
 
     #[test]

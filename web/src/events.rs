@@ -174,6 +174,10 @@ impl EventDetector {
                     s.state_reason.as_deref().map_or(String::new(), |r| format!(" ({r})"))
                 ),
             );
+            // A receiver missing from the start is a fault, not news.
+            if current.serial.as_deref() == Some("down") {
+                say(EventLevel::Error, format!("receiver down: {}", gnss.map_or("", |g| g.serial.as_str())));
+            }
             self.seen =
                 Some(Seen { left_locked_ms: (s.state != OverallState::Locked).then_some(now), ..current });
             self.warn_expiry(s, &mut out);
@@ -287,6 +291,9 @@ impl EventDetector {
                     format!("locked: serving stratum {} ({}){away}", s.server.stratum, s.server.reference_id),
                 ),
                 OverallState::Holdover => say(EventLevel::Warning, reason()),
+                OverallState::NoFix if s.server.stratum == 16 => {
+                    say(fault(EventLevel::Error), format!("NO FIX: stratum 16 served: {}", reason()))
+                }
                 OverallState::Network | OverallState::NoFix => {
                     say(fault(EventLevel::Warning), format!("{}: {}", current.state.label(), reason()))
                 }
@@ -551,6 +558,28 @@ mod tests {
         assert_eq!(
             messages(&d.observe(&lost)),
             ["error: unsynchronised: stratum 16 served: the holdover limit passed"]
+        );
+        let mut no_fix = at(T0 + 51_000);
+        no_fix.state = OverallState::NoFix;
+        no_fix.server.stratum = 16;
+        no_fix.state_reason = Some("the receiver has no valid fix".into());
+        assert_eq!(
+            messages(&d.observe(&no_fix)),
+            ["error: NO FIX: stratum 16 served: the receiver has no valid fix"]
+        );
+    }
+
+    #[test]
+    fn a_receiver_missing_from_the_start_is_an_error() {
+        let mut d = EventDetector::default();
+        let mut s = at(T0);
+        s.state = OverallState::Unsynchronised;
+        s.gnss.as_mut().unwrap().serial =
+            "down (/dev/ttyAMA0: No such file or directory); retry in 250 ms".into();
+        let got = messages(&d.observe(&s));
+        assert_eq!(
+            got[1],
+            "error: receiver down: down (/dev/ttyAMA0: No such file or directory); retry in 250 ms"
         );
     }
 

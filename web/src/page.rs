@@ -39,10 +39,13 @@ pub fn render(s: &StatusSnapshot) -> String {
         ("Stratum", s.server.stratum.to_string()),
         ("Reference", s.server.reference_id.clone()),
         ("Offset", c.offset_ns.map_or(UNKNOWN.into(), signed_ns)),
-        ("Jitter", ns(c.jitter_ns)),
+        ("Jitter", c.measured_jitter_ns().map_or(UNKNOWN.into(), ns)),
         ("Frequency", format!("{:+.3} ppm", c.frequency_ppb / 1e3)),
         ("Error bound", c.error_bound_ns.map_or(UNKNOWN.into(), ns)),
-        ("Root dispersion", format!("{:.3} µs", s.server.root_dispersion_us)),
+        (
+            "Root dispersion",
+            s.server.bounded_root_dispersion_us().map_or("unbounded".into(), |d| ns(d * 1e3)),
+        ),
         ("Leap", format!("{} ({})", s.server.leap, c.leap_list)),
         ("Clock", format!("{}, {}", c.mode, c.lock_state)),
         ("Runs as", format!("{} ({})", s.process.user, capabilities(&s.process.capabilities))),
@@ -358,6 +361,16 @@ mod tests {
         assert_eq!(signed_ns(229.4), "+229 ns");
         assert_eq!(ns(13_593.0), "13.593 µs");
         assert_eq!(ns(f64::INFINITY), "unknown");
+    }
+
+    #[test]
+    fn before_lock_the_dispersion_is_unbounded_and_the_jitter_unknown() {
+        let mut s = crate::snapshot::example();
+        s.server.root_dispersion_us = 65_535_999_984.741;
+        s.clock.samples_used = 0;
+        let html = render(&s);
+        assert!(!html.contains("65535999984") && html.contains("unbounded"), "{html}");
+        assert!(html.contains(r#"<dd data-k="Jitter">—</dd>"#), "{html}");
     }
 }
 

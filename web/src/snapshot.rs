@@ -282,6 +282,21 @@ pub struct CertificateView {
     pub sha256_fingerprint: String,
 }
 
+impl ServerView {
+    /// The root dispersion, `None` at the NTP maximum (about 65536 s): what stratum 16
+    /// announces, an unbounded error rather than a figure.
+    pub fn bounded_root_dispersion_us(&self) -> Option<f64> {
+        (self.root_dispersion_us < 65_535e6).then_some(self.root_dispersion_us)
+    }
+}
+
+impl ClockView {
+    /// The jitter, `None` before any reference sample was used (the filter's prior then).
+    pub fn measured_jitter_ns(&self) -> Option<f64> {
+        (self.samples_used > 0).then_some(self.jitter_ns)
+    }
+}
+
 impl StatusSnapshot {
     /// Root mean square of the plotted offsets over the last `window_s` seconds, like
     /// chronyc's "RMS offset" (`None` without points).

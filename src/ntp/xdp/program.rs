@@ -273,7 +273,7 @@ mod tests {
             }
         }
         assert_eq!(exits, 2);
-        assert_eq!(code.len(), 47, "the README quotes the program's length");
+        assert_eq!(code.len(), 47, "docs/guide.md quotes the program's length");
         assert_eq!(opcode(*code.last().unwrap()), CLASS_JMP | JMP_EXIT);
     }
 
