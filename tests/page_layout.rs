@@ -344,6 +344,11 @@ fn every_state_fits_a_phone_and_a_desktop_in_light_and_dark() {
                 browser.open(&url, width, scheme);
                 let shown = browser.evaluate("document.getElementById('state').textContent");
                 assert_eq!(shown, json!(label), "{name}");
+                // prefers-color-scheme decides the background: dark in dark mode, white in light.
+                let background =
+                    browser.evaluate("getComputedStyle(document.documentElement).backgroundColor");
+                let expected = if scheme == "dark" { "rgb(18, 20, 23)" } else { "rgb(255, 255, 255)" };
+                assert_eq!(background, json!(expected), "{name} in {scheme} mode");
                 let (scroll, client) = browser.widths();
                 if scroll > client {
                     overflows.push(format!(

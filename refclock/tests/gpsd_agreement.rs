@@ -6,28 +6,18 @@
 //! the time); the one that counts is the last TPV carrying that time, i.e. gpsd's final view of
 //! the epoch, which is what our assembler emits when the epoch closes.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use refclock::nmea::{DateWindow, Epoch, NmeaEvent, NmeaStream};
+use refclock::nmea::agreement;
 
 /// Epochs where we deliberately differ from gpsd: (log, time, our mode, why).
-const DELIBERATE: &[(&str, &str, u8, &str)] = &[
-    (
-        "mtk-3301.log",
-        "2008-08-23T08:14:39.000Z",
-        2,
-        "the receiver's GSA says 2D and lists 3 satellites (3D needs 4); gpsd infers 3D from the \
-         altitude GGA carries, which this receiver fills with a held value",
-    ),
-    (
-        "unicore-um621.log",
-        "2024-06-09T00:07:05.000Z",
-        3,
-        "00:07:05 had RMC A and a 3D GGA; gpsd's last TPV with that time is the loss of fix at \
+const DELIBERATE: &[(&str, &str, u8, &str)] = &[(
+    "unicore-um621.log",
+    "2024-06-09T00:07:05.000Z",
+    3,
+    "00:07:05 had RMC A and a 3D GGA; gpsd's last TPV with that time is the loss of fix at \
          00:07:06 (RMC V), reported under the stale time. We put the loss in 00:07:06, as gpsd does too",
-    ),
-];
+)];
 
 fn captures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gnss");
@@ -41,50 +31,15 @@ fn captures() -> Vec<PathBuf> {
     logs
 }
 
-/// Our epochs: RFC 3339 time -> fix mode.
-fn ours(log: &Path) -> BTreeMap<String, u8> {
-    let bytes = std::fs::read(log).unwrap();
-    // gpsd serves any date, so judge these old captures without our release-date window.
-    let window = DateWindow::starting(chrono::NaiveDate::from_ymd_opt(1980, 1, 6).unwrap());
-    let mut stream = NmeaStream::new(window);
-    let mut epochs = BTreeMap::new();
-    let mut keep = |epoch: Epoch| {
-        if let Some(time) = epoch.rfc3339() {
-            epochs.insert(time, epoch.mode as u8);
-        }
-    };
-    stream.push(&bytes, |event| {
-        if let NmeaEvent::Epoch(epoch) = event {
-            keep(epoch);
-        }
-    });
-    if let Some(epoch) = stream.finish() {
-        keep(epoch);
-    }
-    epochs
-}
-
-/// gpsd's epochs: time -> mode of the last TPV with that time.
-fn gpsd(chk: &Path) -> BTreeMap<String, u8> {
-    let text = String::from_utf8_lossy(&std::fs::read(chk).unwrap()).into_owned();
-    let mut epochs = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("{\"class\":\"TPV\"")) {
-        let report: serde_json::Value = serde_json::from_str(line).unwrap();
-        if let (Some(time), Some(mode)) = (report["time"].as_str(), report["mode"].as_u64()) {
-            epochs.insert(time.to_owned(), mode as u8);
-        }
-    }
-    epochs
-}
-
 #[test]
 fn decoded_epochs_agree_with_gpsd_on_time_and_mode() {
     let mut disagreements = Vec::new();
     let mut compared = 0;
     for log in captures() {
         let name = log.file_name().unwrap().to_string_lossy().into_owned();
-        let ours = ours(&log);
-        let theirs = gpsd(&log.with_extension("log.chk"));
+        let ours = agreement::our_modes(&std::fs::read(&log).unwrap());
+        let chk = std::fs::read(log.with_extension("log.chk")).unwrap();
+        let theirs = agreement::gpsd_modes(&String::from_utf8_lossy(&chk));
         assert!(!theirs.is_empty(), "{name}: gpsd reports no timed epoch");
         for (time, &mode) in &theirs {
             compared += 1;

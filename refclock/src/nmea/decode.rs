@@ -7,7 +7,7 @@
 
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use nmea::sentences::gsa::GsaMode2;
-use nmea::sentences::{parse_gga, parse_gll, parse_gns, parse_gsa, parse_gsv, parse_rmc, parse_zda, FixType};
+use nmea::sentences::{parse_gga, parse_gll, parse_gsa, parse_gsv, parse_zda, FixType};
 use nmea::{NmeaSentence, SentenceType};
 
 use super::framing::Sentence;
@@ -176,23 +176,18 @@ pub struct DecodeError {
     pub kind: &'static str,
 }
 
-/// Decodes one framed sentence. Proprietary sentences and unknown talkers are `Other`.
+/// Decodes one framed sentence. Proprietary sentences and sentences we have no use for are
+/// `Other`.
 pub fn decode(sentence: &Sentence<'_>) -> Result<Fact, DecodeError> {
     let (Some(talker), Some(kind)) = (sentence.talker(), sentence.kind()) else { return Ok(Fact::Other) };
-    let Some(constellation) = Constellation::from_talker(talker) else { return Ok(Fact::Other) };
+    // Any talker may carry the time: integrated navigation systems send `IN`, some receivers
+    // `II`; gpsd reads them all. Satellites of an unknown talker count as `mixed`.
+    let constellation = Constellation::from_talker(talker).unwrap_or(Constellation::Mixed);
     let Ok(message_id) = SentenceType::try_from(kind) else { return Ok(Fact::Other) };
     let raw = NmeaSentence { talker_id: talker, message_id, data: sentence.fields, checksum: 0 };
     let malformed = |kind: &'static str| move |_| DecodeError { kind };
     Ok(match message_id {
-        SentenceType::RMC => {
-            let rmc = parse_rmc(raw).map_err(malformed("RMC"))?;
-            Fact::Rmc {
-                time: rmc.fix_time.map(TimeOfDay::from_naive),
-                date: rmc_date(sentence.fields),
-                valid: !matches!(rmc.status_of_fix, nmea::sentences::rmc::RmcStatusOfFix::Invalid),
-                position: position(rmc.lat, rmc.lon, None),
-            }
-        }
+        SentenceType::RMC => rmc(sentence.fields).ok_or(DecodeError { kind: "RMC" })?,
         SentenceType::GGA => {
             let gga = parse_gga(raw).map_err(malformed("GGA"))?;
             Fact::Fix {
@@ -203,16 +198,7 @@ pub fn decode(sentence: &Sentence<'_>) -> Result<Fact, DecodeError> {
                 position: position(gga.latitude, gga.longitude, gga.altitude),
             }
         }
-        SentenceType::GNS => {
-            let gns = parse_gns(raw).map_err(malformed("GNS"))?;
-            Fact::Fix {
-                time: gns.fix_time.map(TimeOfDay::from_naive),
-                valid: FixType::from(gns.faa_modes).is_valid(),
-                satellites_used: Some(u32::from(gns.nsattelites)),
-                hdop: gns.hdop,
-                position: position(gns.lat, gns.lon, gns.alt),
-            }
-        }
+        SentenceType::GNS => gns(sentence.fields).ok_or(DecodeError { kind: "GNS" })?,
         SentenceType::ZDA => {
             let zda = parse_zda(raw).map_err(malformed("ZDA"))?;
             let date = match (zda.year, zda.month, zda.day) {
@@ -269,6 +255,89 @@ pub fn decode(sentence: &Sentence<'_>) -> Result<Fact, DecodeError> {
             }
         }
         _ => Fact::Other,
+    })
+}
+
+/// A time field (`hhmmss` with any fraction), through the `nmea` crate's reader.
+fn time_field(field: &str) -> Option<Option<TimeOfDay>> {
+    match field {
+        "" => Some(None),
+        // The crate's reader wants the field's terminating comma.
+        t => Some(Some(TimeOfDay::from_naive(nmea::sentences::utils::parse_hms(&format!("{t},")).ok()?.1))),
+    }
+}
+
+/// Latitude and longitude from their four fields (`ddmm.mmm,N,dddmm.mmm,E`); `None` inside
+/// when they are empty, `None` outside when they are malformed.
+fn lat_lon(fields: [&str; 4]) -> Option<Option<(f64, f64)>> {
+    if fields[0].is_empty() || fields[2].is_empty() {
+        return Some(None);
+    }
+    Some(Some(nmea::sentences::utils::do_parse_lat_lon(&fields.join(",")).ok()?.1))
+}
+
+/// RMC, read here: the `nmea` crate refuses the short RMCs older receivers send (no magnetic
+/// variation direction, no mode). Fields: time, status, latitude, N/S, longitude, E/W, speed,
+/// track, date, magnetic variation, E/W, mode (NMEA 2.3), navigational status (4.1). Valid
+/// when the status is `A` and the mode, if any, is not `N` (no fix).
+fn rmc(fields: &str) -> Option<Fact> {
+    let f: Vec<&str> = fields.split(',').collect();
+    let field = |i: usize| f.get(i).copied().unwrap_or("");
+    if f.len() < 9 {
+        return None;
+    }
+    let time = time_field(field(0))?;
+    let status_valid = match field(1) {
+        "A" => true,
+        "V" | "" => false,
+        _ => return None,
+    };
+    let valid = status_valid && field(11) != "N";
+    let position = lat_lon([field(2), field(3), field(4), field(5)])?
+        .and_then(|(lat, lon)| position(Some(lat), Some(lon), None));
+    Some(Fact::Rmc { time, date: rmc_date(fields), valid, position })
+}
+
+/// GNS, read here rather than by the `nmea` crate, which takes at most two mode characters
+/// and refuses an empty satellite count. NMEA 4.11 gives one mode character per constellation
+/// (GPS, GLONASS, Galileo, BeiDou, QZSS, NavIC: `AANN`); as gpsd does, the first decides, and
+/// `N` means no fix.
+///
+/// Fields: time, latitude, N/S, longitude, E/W, mode, satellites, HDOP, altitude, geoid
+/// separation, age of corrections, station, navigational status.
+fn gns(fields: &str) -> Option<Fact> {
+    let f: Vec<&str> = fields.split(',').collect();
+    let field = |i: usize| f.get(i).copied().unwrap_or("");
+    if f.len() < 6 {
+        return None;
+    }
+    let time = time_field(field(0))?;
+    let mode = field(5);
+    if !mode.bytes().all(|b| b.is_ascii_uppercase()) || mode.len() > 6 {
+        return None;
+    }
+    let number = |i: usize| -> Option<Option<f32>> {
+        match field(i) {
+            "" => Some(None),
+            v => v.parse::<f32>().ok().filter(|v| v.is_finite()).map(Some),
+        }
+    };
+    let satellites_used = match field(6) {
+        "" => None,
+        n => Some(n.parse::<u32>().ok()?),
+    };
+    let (hdop, altitude) = (number(7)?, number(8)?);
+    // The navigational status (NMEA 4.1: S safe, C caution, U unsafe, V not valid for
+    // navigation) speaks of the position's integrity, not of the time; gpsd does not take it
+    // as a loss of fix either.
+    let valid = !matches!(mode.chars().next(), None | Some('N'));
+    let lat_lon = lat_lon([field(1), field(2), field(3), field(4)])?;
+    Some(Fact::Fix {
+        time,
+        valid,
+        satellites_used,
+        hdop,
+        position: lat_lon.and_then(|(lat, lon)| position(Some(lat), Some(lon), altitude)),
     })
 }
 
@@ -333,6 +402,47 @@ mod tests {
         let fact =
             one("$GPGGA,212406.000,0000.0000000,N,00000.0000000,E,0,00,0.0,0.000,M,0.000,M,,0000*6E\r\n");
         assert!(matches!(fact, Fact::Fix { valid: false, .. }), "{fact:?}");
+    }
+
+    #[test]
+    fn gns_with_a_mode_per_constellation_is_a_fix() {
+        // NMEA 4.11: GPS and GLONASS autonomous, Galileo and BeiDou not used.
+        let fact = one("$GNGNS,213712.000,4111.59903,N,11156.54809,W,AANN,13,0.93,01482.5,-016.5,,*52\r\n");
+        let Fact::Fix { valid, satellites_used, position, time, .. } = fact else { panic!("{fact:?}") };
+        assert!(valid);
+        assert_eq!(satellites_used, Some(13));
+        assert_eq!(time, Some(TimeOfDay::from_hms_milli(21, 37, 12, 0)));
+        let p = position.unwrap();
+        assert!((p.latitude - 41.193317).abs() < 1e-5 && p.altitude == Some(1482.5), "{p:?}");
+    }
+
+    #[test]
+    fn gns_not_valid_is_no_fix() {
+        for body in ["GNGNS,213712.000,,,,,NNNN,00,,,,,", "GNGNS,213712.000,,,,,N,,,,,,"] {
+            let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+            let fact = one(&format!("${body}*{sum:02X}\r\n"));
+            assert!(matches!(fact, Fact::Fix { valid: false, .. }), "{body}: {fact:?}");
+        }
+    }
+
+    #[test]
+    fn short_rmcs_of_older_receivers_are_read() {
+        // No variation direction and no mode field (a Motorola T805); no variation at all.
+        for body in [
+            "GPRMC,212615.879,A,4839.9396,N,00214.8909,E,0.78,237.93,181207,0,A",
+            "GPRMC,212615.879,A,4839.9396,N,00214.8909,E,0.78,237.93,181207",
+        ] {
+            let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+            let fact = one(&format!("${body}*{sum:02X}\r\n"));
+            let Fact::Rmc { time, date, valid, .. } = fact else { panic!("{fact:?}") };
+            assert_eq!(time, Some(TimeOfDay::from_hms_milli(21, 26, 15, 879)), "{body}");
+            assert_eq!(date, NaiveDate::from_ymd_opt(2007, 12, 18));
+            assert!(valid);
+        }
+        // Status A but mode N (no fix): not valid.
+        let body = "GPRMC,212615.879,A,4839.9396,N,00214.8909,E,0.78,237.93,181207,,,N";
+        let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+        assert!(matches!(one(&format!("${body}*{sum:02X}\r\n")), Fact::Rmc { valid: false, .. }));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! An epoch is everything a receiver says about one instant: its timed sentences (RMC, GGA,
 //! GNS, ZDA, GLL) carry the same time of day, and the untimed ones (GSA, GSV) that follow belong
-//! to the epoch opened before them, which is how every receiver in ../shared/gnss orders its
+//! to the epoch opened before them, which is how every receiver in tests/data/gnss orders its
 //! output. A timed sentence with a new time closes the open epoch.
 //!
 //! Two things come out: the closed [`Epoch`] (status, the decode tool) and, as early as
@@ -97,6 +97,8 @@ struct OpenEpoch {
     rmc_valid: Option<bool>,
     fix_valid: Option<bool>,
     fix_altitude: bool,
+    /// The GGA/GNS gave a latitude and longitude.
+    fix_position: bool,
     gll_valid: Option<bool>,
     gsa_mode: Option<FixMode>,
     gsa_used: u32,
@@ -116,22 +118,40 @@ impl OpenEpoch {
         self.rmc_valid.or(self.fix_valid).or(self.gll_valid).unwrap_or(false)
     }
 
-    /// gpsd's order of evidence: GSA states the mode outright; without it a valid GGA/GNS is 3D
-    /// when it has an altitude; without those, RMC or GLL validity means at least 2D. An RMC
-    /// that says invalid overrides all of it: the receiver is telling us not to use the epoch.
-    fn mode(&self) -> FixMode {
-        let mode = if let Some(mode) = self.gsa_mode {
-            mode
-        } else if let Some(valid) = self.fix_valid {
-            match (valid, self.fix_altitude) {
-                (false, _) => FixMode::NoFix,
-                (true, true) => FixMode::ThreeD,
-                (true, false) => FixMode::TwoD,
+    /// The fix mode, derived as gpsd derives it:
+    /// - a GGA or GNS that is valid and has a position is 2D, and 3D with an altitude and at
+    ///   least 4 satellites; with fewer than 3 satellites, or no position, it is no fix;
+    /// - without one, a valid RMC or GLL is 3D when more than 3 satellites are used (GSA) or
+    ///   the epoch before had an altitude, and 2D otherwise;
+    /// - a GSA states the mode outright, but (as gpsd reports it) does not lower a 3D that a
+    ///   GGA/GNS with altitude and satellites established in the same epoch, since some
+    ///   receivers keep sending "2D" in GSA with 7 satellites and an altitude; a GSA saying
+    ///   "no fix" is believed.
+    ///
+    /// An RMC that says invalid overrides all of it: the receiver is telling us not to use
+    /// the epoch.
+    /// `altitude_carried`: the epoch before was a fix with an altitude. gpsd keeps the last
+    /// altitude, so an epoch of RMC or GLL alone that follows one is 3D to it.
+    fn mode(&self, altitude_carried: bool) -> FixMode {
+        let from_fix = self.fix_valid.map(|valid| match (valid, self.fix_position) {
+            (false, _) | (true, false) => FixMode::NoFix,
+            _ if self.fix_used.is_some_and(|n| n < 3) => FixMode::NoFix,
+            _ if self.fix_altitude => FixMode::ThreeD,
+            _ => FixMode::TwoD,
+        });
+        let from_validity = (self.rmc_valid.or(self.gll_valid) == Some(true)).then(|| {
+            if self.gsa_used > 3 || self.fix_used.is_some_and(|n| n > 3) || altitude_carried {
+                FixMode::ThreeD
+            } else {
+                FixMode::TwoD
             }
-        } else if self.rmc_valid.or(self.gll_valid) == Some(true) {
-            FixMode::TwoD
-        } else {
-            FixMode::NoFix
+        });
+        let mode = match (self.gsa_mode, from_fix) {
+            (Some(FixMode::NoFix), _) => FixMode::NoFix,
+            (Some(gsa), Some(fix)) => gsa.max(fix),
+            (Some(gsa), None) => gsa,
+            (None, Some(fix)) => fix,
+            (None, None) => from_validity.unwrap_or(FixMode::NoFix),
         };
         if self.rmc_valid == Some(false) {
             FixMode::NoFix
@@ -150,6 +170,7 @@ impl OpenEpoch {
             Fact::Fix { valid, satellites_used, hdop, position, .. } => {
                 self.fix_valid = Some(valid);
                 self.fix_altitude = position.is_some_and(|p| p.altitude.is_some());
+                self.fix_position = position.is_some();
                 self.fix_used = satellites_used.or(self.fix_used);
                 self.hdop = hdop.or(self.hdop);
                 // GGA carries altitude, RMC does not: prefer the fuller position.
@@ -210,6 +231,8 @@ pub struct EpochAssembler {
     open: Option<OpenEpoch>,
     /// The last stated date and the time of day it went with, to date epochs that state none.
     last_date: Option<(NaiveDate, TimeOfDay)>,
+    /// The last closed epoch was a fix with an altitude (see `OpenEpoch::mode`).
+    altitude_carried: bool,
     counts: LabelCounts,
 }
 
@@ -255,13 +278,15 @@ impl EpochAssembler {
         if let Some(date) = open.stated_date {
             self.last_date = Some((date, open.time));
         }
+        let mode = open.mode(self.altitude_carried);
+        self.altitude_carried = mode != FixMode::NoFix && (open.fix_altitude || self.altitude_carried);
         Some(Epoch {
             time_of_day: open.time,
             date,
             date_stated,
             date_refusal: date.and_then(|d| self.window.check(d).err()),
             valid: open.valid(),
-            mode: open.mode(),
+            mode,
             satellites_used: open.fix_used.or((open.gsa_used > 0).then_some(open.gsa_used)),
             hdop: open.hdop,
             pdop: open.pdop,
@@ -292,7 +317,10 @@ impl EpochAssembler {
         open.labelled = true;
         self.counts.labelled += 1;
         let midnight = date.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
-        Some(Label { utc_second: midnight + i64::from(open.time.millis() / 1000), mode: open.mode() })
+        Some(Label {
+            utc_second: midnight + i64::from(open.time.millis() / 1000),
+            mode: open.mode(self.altitude_carried),
+        })
     }
 
     fn count_unlabelled(&mut self, open: &OpenEpoch) {
@@ -347,6 +375,63 @@ mod tests {
     const GGA_1: &str = "GPGGA,120001.00,4404.1306,N,12118.8515,W,1,08,0.9,100.0,M,-19.6,M,,";
     const GSA: &str = "GPGSA,A,3,01,02,03,04,05,06,07,08,,,,,1.6,0.9,1.3";
     const FIX_2: &str = "GPRMC,120002.00,A,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,A";
+
+    /// The fix mode of the first epoch of these sentences (then a second to close it).
+    fn mode_of(lines: &[&str]) -> FixMode {
+        let mut all = lines.to_vec();
+        all.push(FIX_2);
+        run(&all).1[0].mode
+    }
+
+    #[test]
+    fn without_gsa_the_mode_follows_gga_as_gpsd_derives_it() {
+        // A position and an altitude: 3D; no altitude (old SiRF): 2D; under 3 satellites or
+        // no position: no fix, whatever the quality says.
+        assert_eq!(mode_of(&[FIX_1, GGA_1]), FixMode::ThreeD);
+        let no_altitude = "GPGGA,120001.00,4404.1306,N,12118.8515,W,1,08,0.9,,M,,M,,";
+        assert_eq!(mode_of(&[FIX_1, no_altitude]), FixMode::TwoD);
+        let two = "GPGGA,120001.00,4404.1306,N,12118.8515,W,1,02,0.9,100.0,M,-19.6,M,,";
+        assert_eq!(mode_of(&[FIX_1, two]), FixMode::NoFix);
+        let no_position = "GPGGA,120001.00,,,,,1,08,0.9,100.0,M,-19.6,M,,";
+        assert_eq!(mode_of(&[FIX_1, no_position]), FixMode::NoFix);
+    }
+
+    #[test]
+    fn gns_alone_gives_the_mode_too() {
+        let gns = "GNGNS,120001.00,4404.1306,N,12118.8515,W,AANN,13,0.9,100.0,-19.6,,,S";
+        assert_eq!(mode_of(&[FIX_1, gns]), FixMode::ThreeD);
+        let gns_2d = "GNGNS,120001.00,4404.1306,N,12118.8515,W,ANNN,05,0.9,,,,,S";
+        assert_eq!(mode_of(&[FIX_1, gns_2d]), FixMode::TwoD);
+    }
+
+    #[test]
+    fn a_gsa_saying_2d_does_not_lower_a_gga_with_altitude_but_no_fix_is_believed() {
+        // As gpsd reports such receivers (a Quectel sends "2D" with 7 satellites and an
+        // altitude): the documented choice is to follow gpsd. The label is the same either way.
+        let gsa_2d = "GPGSA,A,2,06,07,11,19,22,28,30,,,,,,1.4,1.1,0.8";
+        assert_eq!(mode_of(&[FIX_1, GGA_1, gsa_2d]), FixMode::ThreeD);
+        let gsa_none = "GPGSA,A,1,,,,,,,,,,,,,,,";
+        assert_eq!(mode_of(&[FIX_1, GGA_1, gsa_none]), FixMode::NoFix);
+        assert_eq!(mode_of(&[FIX_1, GSA]), FixMode::ThreeD);
+    }
+
+    #[test]
+    fn rmc_alone_is_2d_unless_an_altitude_was_just_known() {
+        assert_eq!(mode_of(&[FIX_1]), FixMode::TwoD);
+        // RMC after an epoch with GGA altitude: gpsd keeps the altitude, so 3D.
+        let (_, epochs, _) =
+            run(&[FIX_1, GGA_1, FIX_2, "GPRMC,120003.00,A,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,A"]);
+        assert_eq!(epochs[1].mode, FixMode::ThreeD);
+    }
+
+    #[test]
+    fn any_talker_carries_the_time() {
+        // An integrated navigation system's talker (IN), as a Humminbird sends it.
+        let (labels, epochs, _) =
+            run(&["INRMC,120001,A,4426.1130,N,07140.5596,W,5.2,77.3,211126,15.8,W", FIX_2]);
+        assert_eq!(epochs[0].rfc3339().as_deref(), Some("2026-11-21T12:00:01.000Z"));
+        assert_eq!(labels.first().map(|l| l.utc_second % 60), Some(1));
+    }
 
     #[test]
     fn gsa_marks_the_satellites_used_and_gsv_places_them_in_the_sky() {

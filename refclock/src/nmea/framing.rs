@@ -236,9 +236,10 @@ mod tests {
     #[test]
     fn every_real_capture_frames_without_loss_of_valid_lines() {
         // Each log's lines that carry a correct checksum must all be delivered.
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/gnss");
+        // The captures vendored with their licence (tests/data/gnss/COPYING.gpsd).
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gnss");
         let mut seen_any = false;
-        for entry in std::fs::read_dir(dir).expect("../shared/gnss beside the repository") {
+        for entry in std::fs::read_dir(dir).expect("refclock/tests/data/gnss") {
             let path = entry.unwrap().path();
             if path.extension().and_then(|e| e.to_str()) != Some("log") {
                 continue;

@@ -2,6 +2,7 @@
 //! sentences, `decode` reads the facts in each, `epoch` groups them per instant and labels
 //! valid seconds, `calendar` refuses dates that must not be served, and `stream` chains them.
 
+pub mod agreement;
 pub mod calendar;
 pub mod decode;
 pub mod epoch;
