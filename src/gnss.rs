@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use refclock::gpio::{GpioConfig, GpioReader};
+use refclock::gpsd_client::{GpsdClient, GpsdConfig};
 use refclock::link::{EdgeEvent, LinkStatus, Polarity};
 use refclock::nmea::DateWindow;
 use refclock::pairing::{LabelTimingMisfit, LocalNanos, NetworkTime, PairingConfig};
@@ -87,6 +88,12 @@ impl GnssTask {
                 sim_dir = Some(dir);
                 (vec![Box::new(serial), Box::new(sim)], config.simulator.pps)
             }
+            RefclockKind::Gpsd => {
+                let gpsd = GpsdConfig { address: config.gpsd.clone(), silent_after: Duration::from_secs(3) };
+                // gpsd's PPS reports give the edges; without them the labels serve alone after
+                // `nmea-fallback-s`, as with a kernel PPS that never pulses.
+                (vec![Box::new(GpsdClient::start(gpsd, serial_sink)?) as Shell], true)
+            }
             _ => {
                 let serial =
                     SerialReader::start(serial_config(config.device.clone(), config.baud), serial_sink)?;
@@ -104,7 +111,10 @@ impl GnssTask {
                 .then(|| i64::from(config.nmea_fallback_s) * 1_000_000_000),
             ..PairingConfig::default()
         };
-        let receiver = Receiver::new(DateWindow::default(), pairing, with_pps);
+        let receiver = match config.kind {
+            RefclockKind::Gpsd => Receiver::through_gpsd(DateWindow::default(), pairing),
+            _ => Receiver::new(DateWindow::default(), pairing, with_pps),
+        };
         let status: SharedReceiverStatus = Arc::new(RwLock::new(None));
         let pps_offset_ns = config.pps_offset_ns;
         let worker = {
@@ -201,9 +211,12 @@ fn run(
         }
         match input {
             Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-            Ok(Input::Serial(SerialEvent::Bytes { data, arrived })) => {
-                receiver.on_bytes(&data, local(arrived), &mut samples)
-            }
+            Ok(Input::Serial(SerialEvent::Bytes { data, arrived })) => receiver.on_gpsd_or_nmea_bytes(
+                &data,
+                local(arrived),
+                |edge| local(edge).saturating_sub(pps_offset_ns),
+                &mut samples,
+            ),
             Ok(Input::Serial(SerialEvent::Status(link))) => receiver.on_serial_status(link),
             Ok(Input::Edge(EdgeEvent::Edge(edge))) => {
                 receiver.on_edge(local(edge).saturating_sub(pps_offset_ns), &mut samples)

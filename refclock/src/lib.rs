@@ -5,6 +5,8 @@
 //! the serial/PPS/GPIO shells, the pairing and the simulated receiver build towards it.
 
 pub mod gpio;
+pub mod gpsd;
+pub mod gpsd_client;
 pub mod link;
 pub mod nmea;
 pub mod pairing;

@@ -1,8 +1,10 @@
-//! One GNSS receiver: NMEA bytes and PPS edges in, samples and a status out (pure).
+//! One GNSS receiver: NMEA bytes (or gpsd's JSON) and PPS edges in, samples and a status out
+//! (pure).
 //!
 //! The shells (serial, kernel PPS, GPIO, simulator) only timestamp and forward; everything an
 //! operator sees about the receiver is computed here, from their inputs alone.
 
+use crate::gpsd::{GpsdEvent, GpsdStream};
 use crate::link::LinkStatus;
 use crate::nmea::{DateWindow, Epoch, NmeaCounts, NmeaEvent, NmeaStream};
 use crate::pairing::{LabelTimingMisfit, LocalNanos, Pairing, PairingConfig, PairingCounts};
@@ -28,6 +30,8 @@ pub struct ReceiverStatus {
 
 pub struct Receiver {
     stream: NmeaStream,
+    /// Set when the bytes are gpsd's JSON rather than NMEA (`refclock.kind = "gpsd"`).
+    gpsd: Option<GpsdStream>,
     pairing: Pairing,
     status: ReceiverStatus,
 }
@@ -38,6 +42,7 @@ impl Receiver {
         let nmea_delay_ms = pairing.nmea_delay_ms();
         Receiver {
             stream: NmeaStream::new(window),
+            gpsd: None,
             pairing,
             status: ReceiverStatus {
                 serial: LinkStatus::Idle,
@@ -54,13 +59,60 @@ impl Receiver {
         }
     }
 
-    /// Bytes read from the serial line; `arrived` is when the read returned.
+    /// A receiver read through gpsd: its bytes are gpsd's JSON, its edges come in gpsd's PPS
+    /// reports, and NMEA labels alone serve after `nmea_fallback_after_ns` when gpsd has none.
+    pub fn through_gpsd(window: DateWindow, pairing: PairingConfig) -> Receiver {
+        Receiver { gpsd: Some(GpsdStream::new(window)), ..Receiver::new(window, pairing, true) }
+    }
+
+    /// Bytes read from the serial line (or the gpsd socket); `arrived` is when the read
+    /// returned.
     pub fn on_bytes(&mut self, bytes: &[u8], arrived: LocalNanos, out: &mut Vec<Sample>) {
-        let Self { stream, pairing, status } = self;
+        if self.gpsd.is_some() {
+            return self.on_gpsd_bytes(bytes, arrived, |edge| edge, out);
+        }
+        let Self { stream, pairing, status, .. } = self;
         stream.push(bytes, |event| match event {
             NmeaEvent::Label(label) => pairing.push_label(arrived, label.utc_second, out),
             NmeaEvent::Epoch(epoch) => status.last_epoch = Some(epoch),
         });
+        self.refresh(out);
+    }
+
+    /// Bytes from the shell, NMEA or gpsd's JSON as the receiver was made for.
+    pub fn on_gpsd_or_nmea_bytes(
+        &mut self,
+        bytes: &[u8],
+        arrived: LocalNanos,
+        to_local: impl Fn(LocalNanos) -> LocalNanos,
+        out: &mut Vec<Sample>,
+    ) {
+        match self.gpsd {
+            Some(_) => self.on_gpsd_bytes(bytes, arrived, to_local, out),
+            None => self.on_bytes(bytes, arrived, out),
+        }
+    }
+
+    /// gpsd's JSON; `to_local` turns the host-clock times in its PPS reports into the clock
+    /// the edges are paired on (the simulated clock in the demo, minus `pps-offset-ns`).
+    pub fn on_gpsd_bytes(
+        &mut self,
+        bytes: &[u8],
+        arrived: LocalNanos,
+        to_local: impl Fn(LocalNanos) -> LocalNanos,
+        out: &mut Vec<Sample>,
+    ) {
+        let mut events = Vec::new();
+        if let Some(gpsd) = self.gpsd.as_mut() {
+            gpsd.push(bytes, |event| events.push(event));
+        }
+        for event in events {
+            match event {
+                GpsdEvent::Label(label) => self.pairing.push_label(arrived, label.utc_second, out),
+                GpsdEvent::Epoch(epoch) => self.status.last_epoch = Some(epoch),
+                GpsdEvent::Edge(edge) => self.on_edge(to_local(edge), out),
+            }
+        }
         self.refresh(out);
     }
 
@@ -115,7 +167,18 @@ impl Receiver {
             self.status.last_sample = Some(*sample);
         }
         self.status.locked = self.pairing.locked();
-        self.status.nmea = self.stream.counts();
+        self.status.nmea = match &self.gpsd {
+            // gpsd's counts in NMEA's terms: reports as sentences, broken ones as malformed.
+            Some(gpsd) => {
+                let c = gpsd.counts();
+                let mut counts =
+                    NmeaCounts { malformed: c.malformed, labels: c.labels, ..NmeaCounts::default() };
+                counts.framing.sentences = c.reports;
+                counts.framing.overlong = c.overlong;
+                counts
+            }
+            None => self.stream.counts(),
+        };
         self.status.pairing = self.pairing.counts();
         self.status.label_timing = self.pairing.label_timing();
         self.status.nmea_delay_ms = self.pairing.nmea_delay_ms();

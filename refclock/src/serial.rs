@@ -53,7 +53,9 @@ impl SerialReader {
                         .timeout(READ_TIMEOUT)
                         .open_native()
                     {
-                        Ok(port) => read_until_lost(port, &config, &stop, &mut sink, &mut backoff),
+                        Ok(port) => {
+                            read_until_lost(port, config.silent_after, &stop, &mut sink, &mut backoff)
+                        }
                         Err(e) => e.to_string(),
                     };
                     if stop.load(Ordering::Relaxed) {
@@ -79,10 +81,10 @@ impl Drop for SerialReader {
     }
 }
 
-/// Reads an open port until it fails; returns why.
-fn read_until_lost(
+/// Reads an open port (or the gpsd socket) until it fails; returns why.
+pub(crate) fn read_until_lost(
     mut port: impl Read,
-    config: &SerialConfig,
+    silent_after: Duration,
     stop: &AtomicBool,
     sink: &mut SerialSink,
     backoff: &mut Backoff,
@@ -105,7 +107,7 @@ fn read_until_lost(
                 backoff.reset();
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
-                if !silent && last_data.elapsed() >= config.silent_after {
+                if !silent && last_data.elapsed() >= silent_after {
                     silent = true;
                     sink(SerialEvent::Status(LinkStatus::Silent { since: now_nanos() / 1_000_000_000 }));
                 }

@@ -16,6 +16,9 @@ pub enum RefclockKind {
     Nmea,
     /// The built-in simulated receiver, over a pty; PPS as `[refclock.simulator]` says.
     Simulated,
+    /// Any receiver gpsd reads, through gpsd's JSON at `gpsd`: its reports label the seconds
+    /// and its PPS reports (the kernel's stamps) give the edges; our pairing decides.
+    Gpsd,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -45,6 +48,9 @@ pub struct RefclockConfig {
     pub kind: RefclockKind,
     #[serde(default = "default_device")]
     pub device: PathBuf,
+    /// gpsd's address for `kind = "gpsd"` (`host:port`).
+    #[serde(default = "default_gpsd", deserialize_with = "gpsd_address")]
+    pub gpsd: String,
     #[serde(default = "default_baud", deserialize_with = "baud")]
     pub baud: u32,
     #[serde(default)]
@@ -82,6 +88,7 @@ impl Default for RefclockConfig {
         RefclockConfig {
             kind: RefclockKind::None,
             device: default_device(),
+            gpsd: default_gpsd(),
             baud: default_baud(),
             pps: PpsKind::None,
             pps_device: default_pps_device(),
@@ -157,6 +164,18 @@ fn yes() -> bool {
 }
 fn default_device() -> PathBuf {
     "/dev/serial0".into()
+}
+fn default_gpsd() -> String {
+    "127.0.0.1:2947".into()
+}
+fn gpsd_address<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let address = String::deserialize(d)?;
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(address),
+        _ => Err(serde::de::Error::custom(format!(
+            "`gpsd` must be host:port, such as 127.0.0.1:2947, not `{address}`"
+        ))),
+    }
 }
 fn default_baud() -> u32 {
     9600
