@@ -28,6 +28,8 @@ use stratum1_web::server::WebServer;
 /// The running services. Every one is optional so that a daemon that failed half-way through
 /// [`Daemon::start`] is unwound by dropping it: whatever started is stopped, in order.
 pub struct Daemon {
+    /// Held while running: one daemon per state directory.
+    _instance: Option<crate::instance_lock::InstanceLock>,
     stop: Arc<AtomicBool>,
     counters: Arc<ServerCounters>,
     clock_task: Option<ClockTask>,
@@ -42,6 +44,12 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Config) -> io::Result<Daemon> {
+        let instance = match config.clock.state_file.as_ref().and_then(|f| f.parent()) {
+            Some(dir) if !dir.as_os_str().is_empty() && dir.is_dir() => {
+                Some(crate::instance_lock::InstanceLock::acquire(dir)?)
+            }
+            _ => None,
+        };
         let precision = precision_from_step(system::measure_reading_step());
         let clock = Arc::new(SharedServedClock::new(observe_only_state(
             config.clock.local_stratum,
@@ -82,6 +90,7 @@ impl Daemon {
             events: Default::default(),
         };
         let mut daemon = Daemon {
+            _instance: instance,
             stop: Arc::new(AtomicBool::new(false)),
             counters: status_sources.ntp.clone(),
             clock_task: Some(clock_task),

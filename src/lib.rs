@@ -7,6 +7,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod events;
 pub mod gnss;
+pub mod instance_lock;
 pub mod integrity;
 pub mod logging;
 pub mod net;

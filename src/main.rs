@@ -28,9 +28,16 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(path) = args.check_config {
-        return match Config::load(&path) {
-            Ok(_) => {
-                println!("{}: ok", path.display());
+        let checked = Config::load(&path).map_err(|e| e.to_string()).and_then(|config| {
+            if !config.nts.enabled {
+                return Ok(None);
+            }
+            stratum1::nts::service::check_identity(&config.nts)
+                .map_err(|e| format!("{}: [nts] {e}", path.display()))
+        });
+        return match checked {
+            Ok(note) => {
+                println!("{}: ok{}", path.display(), note.map_or(String::new(), |n| format!(" ({n})")));
                 ExitCode::SUCCESS
             }
             Err(e) => {

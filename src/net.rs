@@ -15,7 +15,20 @@ pub fn bind_tcp(addr: SocketAddr, purpose: &str) -> io::Result<TcpListener> {
         socket.set_only_v6(true).map_err(fail)?;
     }
     socket.set_reuse_address(true).map_err(fail)?;
-    socket.bind(&addr.into()).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "tcp {addr} for {purpose} is already in use by another process (another stratum1d?): \
+                     `ss -ltnp 'sport = :{}'` names it",
+                    addr.port()
+                ),
+            )
+        } else {
+            fail(e)
+        }
+    })?;
     socket.listen(1024).map_err(fail)?;
     socket.set_nonblocking(true).map_err(fail)?;
     Ok(socket.into())

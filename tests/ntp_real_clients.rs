@@ -124,9 +124,16 @@ fn control_private_and_malformed_packets_get_no_answer() {
     assert_eq!(exchange(&socket, &request(4, 1, 1)), None, "symmetric active");
     assert_eq!(exchange(&socket, &request(4, 3, 1)[..47]), None, "truncated");
     assert_eq!(exchange(&socket, &[0x23; 300]), None, "garbage after header");
+    // ntpq's 12-byte READVAR and ntpdc's 8-byte monlist probe: shorter than a header, counted
+    // as control and private all the same; a datagram longer than any request, as oversized.
+    assert_eq!(exchange(&socket, &[0x16, 0x02, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]), None, "ntpq probe");
+    assert_eq!(exchange(&socket, &[0x17, 0x00, 0x03, 0x2a, 0, 0, 0, 0]), None, "monlist probe");
+    assert_eq!(exchange(&socket, &[0x23; 3000]), None, "oversized");
     assert!(exchange(&socket, &request(4, 3, 1)).is_some(), "still serving");
     let log = daemon.stop();
-    for counter in ["control_mode=1", "private_mode=1", "not_a_request=1", "malformed=2", " answered=1 "] {
+    for counter in
+        ["control_mode=2", "private_mode=2", "not_a_request=1", "malformed=2", "oversized=1", " answered=1 "]
+    {
         assert!(log.contains(counter), "{counter} missing in:\n{log}");
     }
 }
@@ -148,4 +155,75 @@ fn a_bad_config_is_refused_with_key_and_line() {
         .output()
         .unwrap();
     assert!(ok.status.success());
+}
+
+/// A second stratum1d on a port the first serves would join its SO_REUSEPORT group and take
+/// part of its clients; it refuses to start instead, naming the address, and the first keeps
+/// answering. A second one sharing the first's state directory is refused too.
+#[test]
+fn a_second_daemon_on_the_same_port_or_state_is_refused() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let state = tempfile::tempdir().unwrap();
+    let config = |port: u16| {
+        format!(
+            "[ntp]\nlisten = [\"127.0.0.1:{port}\"]\nworkers = 2\n[clock]\nmode = \"observe-only\"\nlocal-stratum = 10\nstate-file = {:?}\n",
+            state.path().join("clock.json").display().to_string()
+        )
+    };
+    let first = RunningDaemon::start(&config(port));
+    let dir = tempfile::tempdir().unwrap();
+    let second = |text: String| {
+        let path = dir.path().join("second.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(DAEMON)
+            .arg("--config")
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = second(config(port));
+    assert!(!ok, "the second daemon started:\n{err}");
+    assert!(err.contains("already") && err.contains(&state.path().display().to_string()), "{err}");
+    let other_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (ok, err) = second(
+        config(other_port)
+            .replace("state-file", "# state-file")
+            .replace(&format!(":{other_port}"), &format!(":{port}")),
+    );
+    assert!(!ok, "the second daemon started:\n{err}");
+    assert!(err.contains(&format!("udp 127.0.0.1:{port} is already served by another process")), "{err}");
+    let socket = socket_to(first.ntp[0], "127.0.0.1");
+    assert!(exchange(&socket, &request(4, 3, 1)).is_some(), "the first still answers");
+}
+
+/// `--check-config` opens the certificate and key NTS would serve: a missing file, or a key
+/// that is not the certificate's, is an error naming it, not "ok".
+#[test]
+fn check_config_opens_the_certificate_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key, wrong_key) =
+        (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("other.pem"));
+    std::fs::write(&cert, one.cert.pem()).unwrap();
+    std::fs::write(&key, one.key_pair.serialize_pem()).unwrap();
+    std::fs::write(&wrong_key, other.key_pair.serialize_pem()).unwrap();
+    let check = |certificate: &std::path::Path, private_key: &std::path::Path| {
+        let path = dir.path().join("nts.toml");
+        let text = format!(
+            "[nts]\nenabled = true\ncertificate = {:?}\nprivate-key = {:?}\n",
+            certificate.display().to_string(),
+            private_key.display().to_string()
+        );
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(DAEMON).arg("--check-config").arg(&path).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(check(&cert, &key).0, Some(0));
+    let (code, err) = check(&dir.path().join("missing.pem"), &key);
+    assert!(code == Some(2) && err.contains("missing.pem"), "{code:?} {err}");
+    let (code, err) = check(&cert, &wrong_key);
+    assert!(code == Some(2) && err.contains("other.pem"), "a key of another certificate: {code:?} {err}");
 }

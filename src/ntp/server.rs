@@ -37,10 +37,12 @@ pub enum DropReason {
     NtsRequired,
     /// NTS fields that do not form an NTS request, or no room to answer one.
     NtsMalformed,
+    /// Longer than any request this server reads (`udp_sys::DATAGRAM_MAX`): cut by the kernel.
+    Oversized,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
         DropReason::UnsupportedVersion,
@@ -52,6 +54,7 @@ impl DropReason {
         DropReason::RateLimited,
         DropReason::NtsRequired,
         DropReason::NtsMalformed,
+        DropReason::Oversized,
     ];
 
     pub fn index(self) -> usize {
@@ -71,6 +74,7 @@ impl DropReason {
             DropReason::RateLimited => "rate_limited",
             DropReason::NtsRequired => "nts_required",
             DropReason::NtsMalformed => "nts_malformed",
+            DropReason::Oversized => "oversized",
         }
     }
 }
@@ -167,6 +171,16 @@ impl Server {
         transmit_time: impl FnOnce() -> NtpTimestamp,
         out: &mut [u8],
     ) -> Verdict {
+        // ntpq's mode-6 and ntpdc's mode-7 probes (12, 8 or 192 bytes: shorter than an NTP
+        // header) are counted as what they are, whatever their length.
+        if let Some(&first) = request.first() {
+            let version = Some((first >> 3) & 7);
+            match first & 7 {
+                6 => return Verdict::dropped(DropReason::ControlMode, version),
+                7 => return Verdict::dropped(DropReason::PrivateMode, version),
+                _ => {}
+            }
+        }
         let packet = match Packet::parse(request) {
             Ok(p) => p,
             Err(_) => {
@@ -411,6 +425,18 @@ mod tests {
         for (mode, reason) in expected {
             let (verdict, _) = decide(&open_server(), &request(2, mode), "192.0.2.1");
             assert_eq!(verdict.outcome, Outcome::Drop(reason), "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn short_control_and_private_probes_are_counted_as_such() {
+        // ntpq's 12-byte READVAR (mode 6, v2) and ntpdc's 8-byte monlist probe (mode 7, v2).
+        for (probe, reason) in [
+            (&[0x16u8, 0x02, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0][..], DropReason::ControlMode),
+            (&[0x17u8, 0x00, 0x03, 0x2a, 0, 0, 0, 0][..], DropReason::PrivateMode),
+        ] {
+            let (verdict, _) = decide(&open_server(), probe, "192.0.2.1");
+            assert_eq!(verdict.outcome, Outcome::Drop(reason), "{probe:?}");
         }
     }
 

@@ -46,6 +46,7 @@ impl UdpService {
         let mut local_addrs = Vec::new();
         let mut threads = Vec::new();
         for addr in listen {
+            refuse_if_taken(*addr)?;
             let first = bind(*addr)?;
             // Port 0 means "pick one": the other workers must share the port the first got.
             let bound = first
@@ -75,6 +76,32 @@ impl UdpService {
                 tracing::error!("an NTP worker thread panicked");
             }
         }
+    }
+}
+
+/// Workers share a port through `SO_REUSEPORT`, and so would a second daemon started on the
+/// same address: the kernel would silently split the clients between them. So before our own
+/// sockets join, a plain socket (no `SO_REUSEPORT`) tries the address: if anything holds it,
+/// another NTP server does, and the daemon refuses to start, naming the address.
+fn refuse_if_taken(addr: SocketAddr) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(()); // a fresh port: nobody can hold it
+    }
+    let probe = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        probe.set_only_v6(true)?;
+    }
+    match probe.bind(&addr.into()) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "udp {addr} is already served by another process (another stratum1d, chronyd, ntpd?): \
+                 `ss -ulpn 'sport = :{}'` names it; stop it or choose another [ntp] listen address",
+                addr.port()
+            ),
+        )),
+        // Anything else (no such address, no permission) the real bind reports just after.
+        _ => Ok(()),
     }
 }
 
@@ -117,8 +144,12 @@ fn serve(socket: Socket, shared: Shared, epoch: Instant) {
         for i in 0..n {
             let Some(datagram) = received.get(i) else { break };
             let peer = match datagram.peer {
-                Some(peer) if !datagram.truncated => peer,
-                _ => {
+                Some(_) if datagram.truncated => {
+                    counts.record(&Verdict::dropped(DropReason::Oversized, None));
+                    continue;
+                }
+                Some(peer) => peer,
+                None => {
                     counts.record(&Verdict::dropped(DropReason::Malformed, None));
                     continue;
                 }

@@ -39,6 +39,29 @@ pub struct NtsService {
     _run_directory: Option<RunDirectory>,
 }
 
+/// For `stratum1d --check-config`: opens the certificate and key the daemon would serve and
+/// checks they belong together, without making or changing any file. `Ok` carries a note
+/// for identities made at start (a throwaway or a new local CA).
+pub fn check_identity(config: &NtsConfig) -> Result<Option<String>, String> {
+    let provider = rustls::crypto::ring::default_provider();
+    let (certificate, private_key) = match config.certificate_source()? {
+        CertificateSource::Files { certificate, private_key } => (certificate, private_key),
+        CertificateSource::ThrowawayCa { .. } => {
+            return Ok(Some("a throwaway CA is made at every start".into()))
+        }
+        CertificateSource::LocalCa { dir } => {
+            let (certificate, private_key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            if !certificate.exists() && !private_key.exists() {
+                return Ok(Some(format!("the local CA is made in {} at the first start", dir.display())));
+            }
+            (certificate, private_key)
+        }
+    };
+    crate::nts::certificates::load_identity(&certificate, &private_key, &provider)
+        .map(|_| None)
+        .map_err(|e| e.to_string())
+}
+
 pub fn prepare(config: &NtsConfig) -> io::Result<PreparedNts> {
     let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
