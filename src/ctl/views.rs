@@ -162,7 +162,7 @@ pub fn gnss(s: &StatusSnapshot) -> String {
     let _ = writeln!(out, "{:<20}: {}", "Serial", g.serial);
     let _ = writeln!(out, "{:<20}: {}", "PPS", g.pps.as_deref().unwrap_or("not configured"));
     if let Some(age) = g.pps_last_edge_age_s {
-        let _ = writeln!(out, "{:<20}: {age:.1} seconds ago", "Last edge");
+        let _ = writeln!(out, "{:<20}: {age:.1} seconds ago", "Last sample");
     }
     let _ = writeln!(out, "{:<20}: {}{}", "Fix", g.fix_mode, if g.fix_valid { "" } else { " (not valid)" });
     let _ = writeln!(out, "{:<20}: {}", "GNSS time", g.time.as_deref().unwrap_or("unknown"));
@@ -179,7 +179,7 @@ pub fn gnss(s: &StatusSnapshot) -> String {
             p.altitude_m.map_or(String::new(), |a| format!("{a:.0} m"))
         );
     }
-    let _ = writeln!(out, "{:<20}: {}", "Paired to PPS", if g.locked { "yes" } else { "no" });
+    let _ = writeln!(out, "{:<20}: {}", "Paired to PPS", g.paired_text());
     let _ = writeln!(out, "{:<20}: {} ms", "NMEA delay", g.nmea_delay_ms);
     if let Some(text) = stratum1_web::page::refused_labels(g) {
         let _ = writeln!(out, "{:<20}: {text}", "Labels refused");
@@ -313,6 +313,16 @@ mod tests {
         assert!(text.contains("never") && text.contains("RMS offset          : unknown"), "{text}");
         assert!(text.contains("Jitter              : unknown"), "{text}");
         assert!(text.contains("Root dispersion     : unbounded (the NTP maximum: do not use)"), "{text}");
+    }
+
+    #[test]
+    fn a_pairing_without_samples_says_for_how_long() {
+        let mut s = example();
+        let g = s.gnss.as_mut().unwrap();
+        g.pps_last_edge_age_s = Some(618.0);
+        let text = gnss(&s);
+        assert!(text.contains("Paired to PPS       : yes, but no sample for 618 s"), "{text}");
+        assert!(text.contains("Last sample         : 618.0 seconds ago"), "{text}");
     }
 
     #[test]

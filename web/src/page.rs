@@ -64,9 +64,10 @@ pub fn render(s: &StatusSnapshot) -> String {
                 ),
                 ("HDOP", g.hdop.map_or("–".into(), |h| format!("{h:.1}"))),
                 ("PPS", g.pps.clone().unwrap_or_else(|| "not configured".into())),
-                ("Last PPS edge", g.pps_last_edge_age_s.map_or("–".into(), |a| format!("{a:.1} s ago"))),
+                // The last edge that became a sample (pulse and label paired), not the last pulse.
+                ("Last sample", g.pps_last_edge_age_s.map_or("–".into(), |a| format!("{a:.1} s ago"))),
                 ("Serial", g.serial.clone()),
-                ("Paired to PPS", if g.locked { "yes".into() } else { "no".into() }),
+                ("Paired to PPS", g.paired_text()),
             ];
             if let Some(t) = &g.time {
                 rows.insert(1, ("GNSS time", t.clone()));

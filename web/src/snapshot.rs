@@ -290,6 +290,18 @@ impl ServerView {
     }
 }
 
+impl GnssView {
+    /// Whether edges and labels pair, in words: "yes", "no", or, when the pairing holds but no
+    /// sample came for a while (a label fault, a lost pulse), how long.
+    pub fn paired_text(&self) -> String {
+        match (self.locked, self.pps_last_edge_age_s) {
+            (true, Some(age)) if age > 3.0 => format!("yes, but no sample for {age:.0} s"),
+            (true, _) => "yes".into(),
+            (false, _) => "no".into(),
+        }
+    }
+}
+
 impl ClockView {
     /// The jitter, `None` before any reference sample was used (the filter's prior then).
     pub fn measured_jitter_ns(&self) -> Option<f64> {
