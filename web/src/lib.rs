@@ -3,6 +3,7 @@
 //! serves them read-only over HTTP.
 
 pub mod events;
+pub mod limits;
 pub mod metrics;
 pub mod metrics_text;
 pub mod page;

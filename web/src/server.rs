@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
+use crate::limits::{source_of, SourceLimits};
 use crate::snapshot::StatusSnapshot;
 use crate::{metrics, page};
 
@@ -104,10 +105,12 @@ async fn serve(
     stopped: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let sources = Arc::new(std::sync::Mutex::new(SourceLimits::for_slots(max_connections.max(1))));
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
         let Ok(listener) = TcpListener::from_std(listener) else { continue };
-        let limited = LimitedListener { inner: listener, slots: slots.clone(), idle };
+        let limited =
+            LimitedListener { inner: listener, slots: slots.clone(), sources: sources.clone(), idle };
         let app = router(source.clone(), ca_certificate_pem.clone());
         let mut stopped = stopped.clone();
         tasks.spawn(async move {
@@ -161,11 +164,13 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Accepts a connection only while fewer than the cap are open; the rest wait in the kernel's
-/// backlog.
+/// Accepts a connection only while fewer than the cap are open (the rest wait in the kernel's
+/// backlog) and while its source holds fewer than its share; over its share it is closed at
+/// once.
 struct LimitedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    sources: Arc<std::sync::Mutex<SourceLimits>>,
     idle: Duration,
 }
 
@@ -181,8 +186,22 @@ impl axum::serve::Listener for LimitedListener {
             };
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
+                    let source = source_of(addr.ip());
+                    if !self.sources.lock().unwrap_or_else(|p| p.into_inner()).try_open(source) {
+                        drop(stream); // over its share: closed, the slot stays free
+                        continue;
+                    }
                     let deadline = Box::pin(tokio::time::sleep(self.idle));
-                    return (LimitedStream { stream, _permit: permit, idle: self.idle, deadline }, addr);
+                    let head_deadline = Box::pin(tokio::time::sleep(self.idle));
+                    let stream = LimitedStream {
+                        stream,
+                        _permit: permit,
+                        _source: SourceGuard { sources: self.sources.clone(), source },
+                        idle: self.idle,
+                        deadline,
+                        head_deadline,
+                    };
+                    return (stream, addr);
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -194,13 +213,29 @@ impl axum::serve::Listener for LimitedListener {
     }
 }
 
-/// A connection holding one of the capped slots until it closes, or until nothing has moved
-/// on it for `idle`.
+/// A connection holding one of the capped slots until it closes, until nothing has moved on
+/// it for `idle`, or until it has sent for `idle` without getting an answer: a client that
+/// trickles its request head a byte at a time keeps the idle clock running but never gets
+/// an answer, so the head deadline (restarted by each answer written) closes it.
 struct LimitedStream {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    _source: SourceGuard,
     idle: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    head_deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// Gives the source's count back when the connection goes.
+struct SourceGuard {
+    sources: Arc<std::sync::Mutex<SourceLimits>>,
+    source: std::net::IpAddr,
+}
+
+impl Drop for SourceGuard {
+    fn drop(&mut self) {
+        self.sources.lock().unwrap_or_else(|p| p.into_inner()).close(self.source);
+    }
 }
 
 impl LimitedStream {
@@ -213,12 +248,20 @@ impl LimitedStream {
                 self.deadline.as_mut().reset(next);
                 Poll::Ready(result)
             }
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle HTTP connection")))
+            Poll::Pending => {
+                if self.head_deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "HTTP request head not complete in time",
+                    )));
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                match self.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle HTTP connection")))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 }
@@ -237,6 +280,13 @@ impl AsyncRead for LimitedStream {
 impl AsyncWrite for LimitedStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &poll {
+            if *n > 0 {
+                // An answer is going out: the next request head gets a fresh deadline.
+                let next = tokio::time::Instant::now() + self.idle;
+                self.head_deadline.as_mut().reset(next);
+            }
+        }
         self.watch(cx, poll)
     }
 
