@@ -242,13 +242,14 @@ impl Daemon {
         if let Some(nts) = self.nts.take() {
             let c = nts.counters.snapshot();
             tracing::info!(
-                "nts-ke counters: accepted={} refused={} no_common_algorithm={} handshake_failed={} timed_out={} over_capacity={}",
+                "nts-ke counters: accepted={} refused={} no_common_algorithm={} handshake_failed={} timed_out={} over_capacity={} evicted={}",
                 c.accepted,
                 c.refused,
                 c.no_common_algorithm,
                 c.handshake_failed,
                 c.timed_out,
-                c.over_capacity
+                c.over_capacity,
+                c.evicted
             );
             nts.shutdown();
         }

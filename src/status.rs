@@ -383,6 +383,7 @@ fn nts_view(nts: &NtsSources) -> NtsView {
         ke_handshake_failed: c.handshake_failed,
         ke_timed_out: c.timed_out,
         ke_over_capacity: c.over_capacity,
+        ke_evicted: c.evicted,
         certificate: chain.first().and_then(|der| certificate_view(der)),
         issuer_certificate: chain.get(1).and_then(|der| certificate_view(der)),
         current_key_id: keys.current().id,

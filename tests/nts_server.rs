@@ -177,16 +177,21 @@ fn bad_requests_get_error_records() {
 fn ke_limits_hold_and_ntp_keeps_answering() {
     let daemon = RunningDaemon::start(&throwaway("max-connections = 2\nexchange-timeout-ms = 1000\n"));
     let ntp = socket_to(daemon.ntp[0], "127.0.0.1");
-    // Two idle connections take both slots; a third is closed at once.
-    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(daemon.nts_ke[0]).unwrap()).collect();
+    // Two idle connections take both slots; a third makes the oldest give way (it had not
+    // finished a handshake), so idle connections cannot lock honest clients out.
+    let mut idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(daemon.nts_ke[0]).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(100));
-    let mut third = TcpStream::connect(daemon.nts_ke[0]).unwrap();
-    third.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let third = TcpStream::connect(daemon.nts_ke[0]).unwrap();
+    let mut oldest = idle.remove(0);
+    oldest.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     let mut byte = [0u8; 1];
-    assert!(matches!(third.read(&mut byte), Ok(0) | Err(_)), "over capacity: closed");
+    let started = Instant::now();
+    assert!(matches!(oldest.read(&mut byte), Ok(0) | Err(_)), "the oldest idle one: closed");
+    assert!(started.elapsed() < Duration::from_millis(400), "at once, not at the deadline");
     assert!(exchange(&ntp, &request(4, 3, ntp_now())).is_some(), "NTP answers meanwhile");
 
-    // The idle ones are closed at the deadline, and a trickling client too.
+    // The others are closed at the deadline, and a trickling client too.
+    idle.push(third);
     let started = Instant::now();
     for mut stream in idle {
         stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
@@ -225,7 +230,7 @@ fn ke_limits_hold_and_ntp_keeps_answering() {
 
     assert!(exchange(&ntp, &request(4, 3, ntp_now())).is_some(), "NTP still answers");
     let log = daemon.stop();
-    for expected in ["over_capacity=1", "timed_out=3", "handshake_failed=1"] {
+    for expected in ["over_capacity=0", "evicted=1", "timed_out=3", "handshake_failed=1"] {
         assert!(log.contains(expected), "{expected} in {log}");
     }
 }
@@ -294,4 +299,72 @@ fn two_demos_never_share_their_throwaway_ca() {
     for ca in &cas {
         assert!(!ca.parent().unwrap().exists(), "{} left behind after exit", ca.display());
     }
+}
+
+/// Idle connections no longer deny key establishment: four addresses keep 30 idle
+/// connections each open (more than all 64 slots together), dropping their oldest and
+/// reconnecting 50 times a second each, for 5 s. Every honest key exchange from another
+/// address meanwhile gets its cookies within a second, because a new connection makes the
+/// oldest unfinished handshake give way and one address holds at most a quarter of the slots.
+/// Before, the first 64 idle connections took every slot and each newcomer was refused.
+#[test]
+fn idle_floods_from_several_addresses_cannot_deny_key_establishment() {
+    let daemon = RunningDaemon::start(&config("throwaway-ca-dir = \"/tmp/stratum1-demo-ca\""));
+    let ke = daemon.nts_ke[0];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (2..6)
+        .map(|host| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut open = std::collections::VecDeque::new();
+                let source: std::net::SocketAddr = format!("127.0.0.{host}:0").parse().unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let socket =
+                        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+                    if socket.bind(&source.into()).is_ok()
+                        && socket.connect_timeout(&ke.into(), TIMEOUT).is_ok()
+                    {
+                        open.push_back(socket);
+                    }
+                    if open.len() > 30 {
+                        open.pop_front();
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let tls = tls_config(&daemon.dir().join("ca/ca.pem")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut times = Vec::new();
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        let session = KeConnection::connect(tls.clone(), ke, "localhost", TIMEOUT)
+            .and_then(|c| c.establish(&[AeadAlgorithm::AesSivCmac256]));
+        assert!(
+            session.is_ok_and(|s| s.cookies.len() == 8),
+            "an honest key exchange failed during the flood"
+        );
+        times.push(started.elapsed());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    let slowest = times.iter().max().copied().unwrap_or_default();
+    assert!(
+        times.len() >= 5 && slowest < Duration::from_secs(1),
+        "{} exchanges, slowest {slowest:?}",
+        times.len()
+    );
+    let log = daemon.stop();
+    let evicted: u64 = log
+        .split("evicted=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(evicted > 0, "the flood made idle connections give way: {log}");
 }

@@ -236,6 +236,7 @@ pub fn nts(s: &StatusSnapshot) -> String {
     line("NTS-KE handshake failed", n.ke_handshake_failed.to_string());
     line("NTS-KE timed out", n.ke_timed_out.to_string());
     line("NTS-KE over capacity", n.ke_over_capacity.to_string());
+    line("NTS-KE evicted", n.ke_evicted.to_string());
     line("NTS answers", s.ntp.nts_answered.to_string());
     line("NTSN sent", s.ntp.kiss_of_death_ntsn.to_string());
     line(

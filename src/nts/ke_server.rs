@@ -6,19 +6,21 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rustls::server::ServerConnection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::aead::{AeadAlgorithm, AeadKey};
 use super::certificates::ReloadingIdentity;
 use super::cookie::{self, CookieContents, COOKIE_NONCE_LEN};
+use super::ke_admission::{Admission, Admit};
 use super::ke_records::{
     error_response, read_request, KeDecision, KeErrorCode, KeOffer, RequestProgress, PROTOCOL_NTPV4,
 };
@@ -53,8 +55,10 @@ pub struct KeCounters {
     pub handshake_failed: AtomicU64,
     /// Closed at the deadline (idle or trickling).
     pub timed_out: AtomicU64,
-    /// Closed at once because `max-connections` were in progress.
+    /// Closed at once because `max-connections` were in progress, all past their handshake.
     pub over_capacity: AtomicU64,
+    /// Closed to make room: the oldest connection that had not finished its handshake.
+    pub evicted: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -65,6 +69,7 @@ pub struct KeCountsSnapshot {
     pub handshake_failed: u64,
     pub timed_out: u64,
     pub over_capacity: u64,
+    pub evicted: u64,
 }
 
 impl KeCounters {
@@ -77,6 +82,7 @@ impl KeCounters {
             handshake_failed: get(&self.handshake_failed),
             timed_out: get(&self.timed_out),
             over_capacity: get(&self.over_capacity),
+            evicted: get(&self.evicted),
         }
     }
 }
@@ -143,7 +149,7 @@ async fn serve(
     mut stopped: watch::Receiver<bool>,
 ) {
     let settings = Arc::new(settings);
-    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let admission = Arc::new(Mutex::new(Admission::new(settings.max_connections)));
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
         let listener = match TcpListener::from_std(listener) {
@@ -159,7 +165,7 @@ async fn serve(
             keys: keys.clone(),
             counters: counters.clone(),
         };
-        tasks.spawn(accept_loop(listener, context, slots.clone()));
+        tasks.spawn(accept_loop(listener, context, admission.clone()));
     }
     let check_every = settings.certificate_check;
     tasks.spawn(async move {
@@ -185,7 +191,11 @@ struct Connection {
     counters: Arc<KeCounters>,
 }
 
-async fn accept_loop(listener: TcpListener, context: Connection, slots: Arc<Semaphore>) {
+async fn accept_loop(
+    listener: TcpListener,
+    context: Connection,
+    admission: Arc<Mutex<Admission<AbortHandle>>>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -196,15 +206,29 @@ async fn accept_loop(listener: TcpListener, context: Connection, slots: Arc<Sema
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            bump(&context.counters.over_capacity);
-            drop(stream);
-            continue;
+        let verdict = lock(&admission).admit(stratum1_web::limits::source_of(peer.ip()));
+        let id = match verdict {
+            Admit::Yes { id, evicted } => {
+                for handle in evicted {
+                    handle.abort();
+                    bump(&context.counters.evicted);
+                }
+                id
+            }
+            Admit::No => {
+                bump(&context.counters.over_capacity);
+                drop(stream);
+                continue;
+            }
         };
         let context = context.clone();
-        tokio::spawn(async move {
+        let registry = admission.clone();
+        let task = tokio::spawn(async move {
+            // Gives the place back however the task ends: done, failed, or aborted (evicted).
+            let _open = OpenGuard { admission: registry.clone(), id };
             let deadline = context.settings.exchange_timeout;
-            match tokio::time::timeout(deadline, exchange(stream, &context)).await {
+            let handshake_done = || lock(&registry).handshake_done(id);
+            match tokio::time::timeout(deadline, exchange(stream, &context, handshake_done)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!("nts-ke {peer}: {e}"),
                 Err(_) => {
@@ -212,20 +236,48 @@ async fn accept_loop(listener: TcpListener, context: Connection, slots: Arc<Sema
                     tracing::debug!("nts-ke {peer}: deadline passed, closed");
                 }
             }
-            drop(slot);
         });
+        lock(&admission).set_handle(id, task.abort_handle());
     }
 }
 
-async fn exchange(stream: TcpStream, context: &Connection) -> io::Result<()> {
+/// A panic elsewhere left complete bookkeeping (every change is one call), so a poisoned lock
+/// is fine.
+fn lock(a: &Mutex<Admission<AbortHandle>>) -> std::sync::MutexGuard<'_, Admission<AbortHandle>> {
+    a.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes a connection out of the admission bookkeeping when its task ends.
+struct OpenGuard {
+    admission: Arc<Mutex<Admission<AbortHandle>>>,
+    id: u64,
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        lock(&self.admission).close(self.id);
+    }
+}
+
+/// A LAN client finishes its TLS handshake in milliseconds and a distant one in well under a
+/// second: a handshake that takes longer than this is closed, whatever the exchange's deadline.
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(2);
+
+async fn exchange(stream: TcpStream, context: &Connection, handshake_done: impl FnOnce()) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let mut tls = match context.acceptor.accept(stream).await {
-        Ok(tls) => tls,
-        Err(e) => {
+    let handshake = HANDSHAKE_DEADLINE.min(context.settings.exchange_timeout);
+    let mut tls = match tokio::time::timeout(handshake, context.acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
             bump(&context.counters.handshake_failed);
             return Err(e);
         }
+        Err(_) => {
+            bump(&context.counters.timed_out);
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake not finished in time"));
+        }
     };
+    handshake_done();
     if tls.get_ref().1.alpn_protocol() != Some(ALPN_NTSKE) {
         bump(&context.counters.handshake_failed);
         return Err(io::Error::other("client did not negotiate ALPN ntske/1"));

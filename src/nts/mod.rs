@@ -6,6 +6,7 @@ pub mod aead;
 pub mod certificates;
 pub mod client;
 pub mod cookie;
+pub mod ke_admission;
 pub mod ke_records;
 pub mod ke_server;
 pub mod key_set;

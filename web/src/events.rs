@@ -119,6 +119,7 @@ pub struct EventDetector {
     labels_refused_by_network: Summarised,
     second_changes_refused: Summarised,
     ke_over_capacity: Summarised,
+    ke_evicted: Summarised,
     ke_timed_out: Summarised,
     /// The day (Unix days) the expiry was last warned about.
     expiry_warned_day: Option<i64>,
@@ -377,6 +378,14 @@ impl EventDetector {
         if let Some(nts) = &s.nts {
             if let Some(n) = self.ke_over_capacity.due(nts.ke_over_capacity, now) {
                 say(EventLevel::Warning, format!("NTS-KE: {n} connection(s) refused over capacity"));
+            }
+            if let Some(n) = self.ke_evicted.due(nts.ke_evicted, now) {
+                say(
+                    EventLevel::Warning,
+                    format!(
+                        "NTS-KE: {n} connection(s) that had not finished their handshake closed to make room"
+                    ),
+                );
             }
             if let Some(n) = self.ke_timed_out.due(nts.ke_timed_out, now) {
                 say(EventLevel::Warning, format!("NTS-KE: {n} connection(s) timed out before finishing"));

@@ -169,6 +169,7 @@ pub fn render(s: &StatusSnapshot) -> String {
                 (vec![("outcome", "handshake_failed")], n.ke_handshake_failed as f64),
                 (vec![("outcome", "timed_out")], n.ke_timed_out as f64),
                 (vec![("outcome", "over_capacity")], n.ke_over_capacity as f64),
+                (vec![("outcome", "evicted")], n.ke_evicted as f64),
             ],
         });
         if let Some(c) = &n.certificate {

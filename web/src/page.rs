@@ -113,7 +113,12 @@ pub fn render(s: &StatusSnapshot) -> String {
         rows_traffic.push(("NTS-KE handshakes", nts.ke_accepted.to_string()));
         rows_traffic.push((
             "NTS-KE failed",
-            (nts.ke_refused + nts.ke_handshake_failed + nts.ke_timed_out + nts.ke_over_capacity).to_string(),
+            (nts.ke_refused
+                + nts.ke_handshake_failed
+                + nts.ke_timed_out
+                + nts.ke_over_capacity
+                + nts.ke_evicted)
+                .to_string(),
         ));
         if let Some(cert) = &nts.certificate {
             let days = cert.days_left(now_unix);

@@ -263,6 +263,9 @@ pub struct NtsView {
     pub ke_handshake_failed: u64,
     pub ke_timed_out: u64,
     pub ke_over_capacity: u64,
+    /// Closed to make room for a new one: the oldest that had not finished its handshake.
+    #[serde(default)]
+    pub ke_evicted: u64,
     pub certificate: Option<CertificateView>,
     /// The next certificate of the served chain: for the appliance's local CA, what clients
     /// pin (`ntstrustedcerts`, `certificate-authority`), so its fingerprint is shown too.
@@ -423,6 +426,7 @@ pub fn example() -> StatusSnapshot {
             ke_handshake_failed: 2,
             ke_timed_out: 0,
             ke_over_capacity: 0,
+            ke_evicted: 0,
             certificate: Some(CertificateView {
                 subject: "CN=localhost".into(),
                 issuer: "CN=stratum1 throwaway CA".into(),
