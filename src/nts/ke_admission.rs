@@ -5,14 +5,21 @@
 //! evicts the oldest one that has not finished its TLS handshake: an honest client finishes
 //! its handshake in milliseconds, so only a connection that does nothing can be old and
 //! unfinished. A source (an IPv4 address, an IPv6 /64) holds at most a quarter of the slots,
-//! and at its share its own oldest unfinished connection gives way. Only when every
-//! connection is past its handshake (real exchanges under way) is the newest refused.
+//! and at its share its own oldest unfinished connection gives way. When every connection is
+//! past its handshake, the oldest one that has been open for [`STALE_MS`] gives way (an honest
+//! exchange is over in one round trip after the handshake, so such a connection is a client
+//! that finished TLS only to sit or trickle); only when none is that old is the newest
+//! refused.
 
 use std::net::IpAddr;
+
+/// Open this long, a connection past its handshake may be made to give way.
+pub const STALE_MS: u64 = 1_000;
 
 #[derive(Debug)]
 struct Entry<H> {
     id: u64,
+    opened_ms: u64,
     source: IpAddr,
     handshake_done: bool,
     handle: Option<H>,
@@ -46,23 +53,24 @@ impl<H> Admission<H> {
         self.open.len()
     }
 
-    pub fn admit(&mut self, source: IpAddr) -> Admit<H> {
+    /// `now_ms`: any millisecond clock, the same for every call.
+    pub fn admit(&mut self, source: IpAddr, now_ms: u64) -> Admit<H> {
         let mut evicted = Vec::new();
         if self.open.iter().filter(|e| e.source == source).count() >= self.per_source {
-            match self.evict_oldest(Some(source)) {
+            match self.evict_oldest(Some(source), now_ms) {
                 Some(h) => evicted.extend(h),
                 None => return Admit::No,
             }
         }
         if self.open.len() >= self.capacity {
-            match self.evict_oldest(None) {
+            match self.evict_oldest(None, now_ms) {
                 Some(h) => evicted.extend(h),
                 None => return Admit::No,
             }
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.open.push(Entry { id, source, handshake_done: false, handle: None });
+        self.open.push(Entry { id, opened_ms: now_ms, source, handshake_done: false, handle: None });
         Admit::Yes { id, evicted }
     }
 
@@ -84,10 +92,14 @@ impl<H> Admission<H> {
         self.open.retain(|e| e.id != id);
     }
 
-    /// Removes the oldest unfinished connection (from `source`, if given); `Some(handle)` to
-    /// cancel it (`Some(None)` when its task has no handle yet and will find itself gone).
-    fn evict_oldest(&mut self, source: Option<IpAddr>) -> Option<Option<H>> {
-        let at = self.open.iter().position(|e| !e.handshake_done && source.is_none_or(|s| e.source == s))?;
+    /// Removes the oldest unfinished connection (from `source`, if given), else the oldest
+    /// stale one; `Some(handle)` to cancel it (`Some(None)` when its task has no handle yet and
+    /// will find itself gone).
+    fn evict_oldest(&mut self, source: Option<IpAddr>, now_ms: u64) -> Option<Option<H>> {
+        let from = |e: &Entry<H>| source.is_none_or(|s| e.source == s);
+        let at = self.open.iter().position(|e| !e.handshake_done && from(e)).or_else(|| {
+            self.open.iter().position(|e| from(e) && now_ms.saturating_sub(e.opened_ms) >= STALE_MS)
+        })?;
         Some(self.open.remove(at).handle)
     }
 }
@@ -110,33 +122,37 @@ mod tests {
     #[test]
     fn when_full_the_oldest_unfinished_handshake_gives_way() {
         let mut a = Admission::new(8);
-        let idle: Vec<u64> = (1..=8).map(|i| id(a.admit(ip(&format!("192.0.2.{i}"))))).collect();
+        let idle: Vec<u64> = (1..=8).map(|i| id(a.admit(ip(&format!("192.0.2.{i}")), 0))).collect();
         for (i, &c) in idle.iter().enumerate() {
             a.set_handle(c, ["h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"][i]);
         }
-        let Admit::Yes { evicted, .. } = a.admit(ip("198.51.100.7")) else { panic!() };
+        let Admit::Yes { evicted, .. } = a.admit(ip("198.51.100.7"), 0) else { panic!() };
         assert_eq!(evicted, ["h0"], "the oldest idle one");
         assert_eq!(a.open_count(), 8);
         // Past their handshakes, connections are not evicted; when all are, the newest is refused.
         let mut b = Admission::<&str>::new(2);
-        let (x, y) = (id(b.admit(ip("192.0.2.1"))), id(b.admit(ip("192.0.2.2"))));
+        let (x, y) = (id(b.admit(ip("192.0.2.1"), 0)), id(b.admit(ip("192.0.2.2"), 0)));
         b.handshake_done(x);
         b.handshake_done(y);
-        assert_eq!(b.admit(ip("192.0.2.3")), Admit::No);
-        b.close(x);
-        assert!(matches!(b.admit(ip("192.0.2.3")), Admit::Yes { .. }));
+        assert_eq!(b.admit(ip("192.0.2.3"), 500), Admit::No, "young exchanges are not cut");
+        // Past its handshake but open for a second: a client that sits after TLS gives way.
+        let Admit::Yes { evicted, .. } = b.admit(ip("192.0.2.3"), STALE_MS) else { panic!() };
+        assert!(evicted.is_empty(), "x had no handle");
+        assert_eq!(b.open_count(), 2);
+        b.close(y);
+        assert!(matches!(b.admit(ip("192.0.2.4"), STALE_MS), Admit::Yes { .. }));
     }
 
     #[test]
     fn one_source_holds_a_quarter_and_evicts_only_its_own() {
         let mut a = Admission::new(16);
-        let honest = id(a.admit(ip("198.51.100.7")));
+        let honest = id(a.admit(ip("198.51.100.7"), 0));
         a.set_handle(honest, "honest");
         for _ in 0..4 {
-            id(a.admit(ip("192.0.2.66")));
+            id(a.admit(ip("192.0.2.66"), 0));
         }
         // The flooding address is at its share of 4: its fifth evicts its own oldest.
-        let Admit::Yes { evicted, .. } = a.admit(ip("192.0.2.66")) else { panic!() };
+        let Admit::Yes { evicted, .. } = a.admit(ip("192.0.2.66"), 0) else { panic!() };
         assert!(evicted.is_empty(), "its own oldest, which had no handle yet: {evicted:?}");
         assert_eq!(a.open_count(), 5, "the honest one stays");
     }

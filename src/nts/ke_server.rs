@@ -150,6 +150,7 @@ async fn serve(
 ) {
     let settings = Arc::new(settings);
     let admission = Arc::new(Mutex::new(Admission::new(settings.max_connections)));
+    let started = std::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
         let listener = match TcpListener::from_std(listener) {
@@ -160,6 +161,7 @@ async fn serve(
             }
         };
         let context = Connection {
+            started,
             acceptor: acceptor.clone(),
             settings: settings.clone(),
             keys: keys.clone(),
@@ -185,6 +187,8 @@ async fn serve(
 
 #[derive(Clone)]
 struct Connection {
+    /// The admission clock's zero, the same for every listener.
+    started: std::time::Instant,
     acceptor: TlsAcceptor,
     settings: Arc<KeSettings>,
     keys: SharedKeys,
@@ -206,7 +210,8 @@ async fn accept_loop(
                 continue;
             }
         };
-        let verdict = lock(&admission).admit(stratum1_web::limits::source_of(peer.ip()));
+        let now_ms = u64::try_from(context.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let verdict = lock(&admission).admit(stratum1_web::limits::source_of(peer.ip()), now_ms);
         let id = match verdict {
             Admit::Yes { id, evicted } => {
                 for handle in evicted {
