@@ -1,5 +1,5 @@
 //! Every real capture in tests/data/gnss (gpsd's regression logs, copied unchanged from
-//! ../shared/gnss with their licence, COPYING.gpsd), decoded by us and by gpsd (its `.chk`),
+//! the gpsd regression set with their licence, COPYING.gpsd), decoded by us and by gpsd (its `.chk`),
 //! must agree on the time and fix mode of every epoch gpsd reports.
 //!
 //! gpsd reports several TPVs per epoch as sentences arrive (the first often before it knows
@@ -22,7 +22,7 @@ const DELIBERATE: &[(&str, &str, u8, &str)] = &[(
 fn captures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gnss");
     let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (the captures vendored from ../shared/gnss)", dir.display()))
+        .unwrap_or_else(|e| panic!("{}: {e} (the vendored gpsd captures)", dir.display()))
         .map(|entry| entry.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();

@@ -258,6 +258,21 @@ pub fn decode(sentence: &Sentence<'_>) -> Result<Fact, DecodeError> {
     })
 }
 
+/// A sentence's comma-separated fields; one past the end reads as empty, as an empty field.
+struct Fields<'a>(Vec<&'a str>);
+
+impl<'a> Fields<'a> {
+    /// `None` when the sentence has fewer than `n` fields.
+    fn at_least(text: &'a str, n: usize) -> Option<Fields<'a>> {
+        let fields: Vec<&str> = text.split(',').collect();
+        (fields.len() >= n).then_some(Fields(fields))
+    }
+
+    fn get(&self, i: usize) -> &'a str {
+        self.0.get(i).copied().unwrap_or("")
+    }
+}
+
 /// A time field (`hhmmss` with any fraction), through the `nmea` crate's reader.
 fn time_field(field: &str) -> Option<Option<TimeOfDay>> {
     match field {
@@ -281,11 +296,8 @@ fn lat_lon(fields: [&str; 4]) -> Option<Option<(f64, f64)>> {
 /// track, date, magnetic variation, E/W, mode (NMEA 2.3), navigational status (4.1). Valid
 /// when the status is `A` and the mode, if any, is not `N` (no fix).
 fn rmc(fields: &str) -> Option<Fact> {
-    let f: Vec<&str> = fields.split(',').collect();
-    let field = |i: usize| f.get(i).copied().unwrap_or("");
-    if f.len() < 9 {
-        return None;
-    }
+    let f = Fields::at_least(fields, 9)?;
+    let field = |i: usize| f.get(i);
     let time = time_field(field(0))?;
     let status_valid = match field(1) {
         "A" => true,
@@ -295,7 +307,7 @@ fn rmc(fields: &str) -> Option<Fact> {
     let valid = status_valid && field(11) != "N";
     let position = lat_lon([field(2), field(3), field(4), field(5)])?
         .and_then(|(lat, lon)| position(Some(lat), Some(lon), None));
-    Some(Fact::Rmc { time, date: rmc_date(fields), valid, position })
+    Some(Fact::Rmc { time, date: rmc_date(field(8)), valid, position })
 }
 
 /// GNS, read here rather than by the `nmea` crate, which takes at most two mode characters
@@ -306,11 +318,8 @@ fn rmc(fields: &str) -> Option<Fact> {
 /// Fields: time, latitude, N/S, longitude, E/W, mode, satellites, HDOP, altitude, geoid
 /// separation, age of corrections, station, navigational status.
 fn gns(fields: &str) -> Option<Fact> {
-    let f: Vec<&str> = fields.split(',').collect();
-    let field = |i: usize| f.get(i).copied().unwrap_or("");
-    if f.len() < 6 {
-        return None;
-    }
+    let f = Fields::at_least(fields, 6)?;
+    let field = |i: usize| f.get(i);
     let time = time_field(field(0))?;
     let mode = field(5);
     if !mode.bytes().all(|b| b.is_ascii_uppercase()) || mode.len() > 6 {
@@ -349,8 +358,7 @@ fn position(latitude: Option<f64>, longitude: Option<f64>, altitude: Option<f32>
 /// its almanac and reports 1980 (the GPS epoch) would read as 2080. NMEA receivers cannot
 /// report dates before 1980, so 80–99 are 19xx and 00–79 are 20xx; the date window in
 /// `calendar` then refuses anything implausible, whichever century it lands in.
-fn rmc_date(fields: &str) -> Option<NaiveDate> {
-    let field = fields.split(',').nth(8)?;
+fn rmc_date(field: &str) -> Option<NaiveDate> {
     if field.len() != 6 || !field.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
