@@ -5,11 +5,16 @@
 //! Modes: `ntp` (plain NTP requests), `nts` (NTS-authenticated requests; only answers that
 //! authenticate count), `ke` (whole NTS-KE exchanges: TLS 1.3 handshake and 8 cookies).
 //!
-//! Usage: stratum1-bench [--mode ntp|nts|ke] [--rate N] [--seconds S] [--rounds R] [--sources N]
+//! Mode `hostile`: honest NTS-KE and NTP while idle, trickling or handshaking connections flood
+//! NTS-KE, stratum1d beside chrony, both as shipped (see `hostile`).
+//!
+//! Usage: stratum1-bench [--mode ntp|nts|ke|hostile] [--rate N] [--seconds S] [--rounds R] [--sources N]
 //!                       [--stratum1d PATH] [--servers stratum1d,stratum1d+nts,stratum1d+page,stratum1d+sources,stratum1d+xdp,chronyd,ntpd-rs]
+//!        [--floods idle,trickle,handshake] [--counts 64,1000,10000] [--mixes one,24,many]   (hostile)
 //!        (stratum1d+xdp attaches an XDP program to `lo`: run it under `scripts/bench --netns`)
 //!        stratum1-bench --target 127.0.0.1:PORT [--rate N] [--seconds S]   (load only, to profile)
 
+mod hostile;
 mod ke_load;
 mod load;
 mod page_poller;
@@ -30,6 +35,8 @@ enum Mode {
     Ntp,
     Nts,
     Ke,
+    /// Honest NTS-KE and NTP under connection floods (see `hostile`).
+    Hostile,
 }
 
 impl Mode {
@@ -37,7 +44,7 @@ impl Mode {
         match self {
             Mode::Ntp => "NTP request",
             Mode::Nts => "NTS request",
-            Mode::Ke => "NTS-KE handshake",
+            Mode::Ke | Mode::Hostile => "NTS-KE handshake",
         }
     }
 }
@@ -52,6 +59,9 @@ struct Options {
     servers: Vec<Kind>,
     /// Only offer load to an already running server (for profiling it).
     target: Option<std::net::SocketAddr>,
+    floods: Vec<hostile::Flood>,
+    counts: Vec<usize>,
+    mixes: Vec<hostile::Mix>,
 }
 
 struct Measurement {
@@ -99,6 +109,18 @@ fn main() {
     }
     if let Err(e) = load::pin_to_cpu(LOAD_CPU) {
         eprintln!("stratum1-bench: cannot pin the load generator to CPU {LOAD_CPU}: {e}");
+    }
+    if options.mode == Mode::Hostile {
+        hostile::run(&hostile::Options {
+            floods: options.floods,
+            counts: options.counts,
+            mixes: options.mixes,
+            servers: options.servers,
+            seconds: options.seconds,
+            stratum1d: options.stratum1d,
+            server_cpu: SERVER_CPU,
+        });
+        return;
     }
     let spec = LoadSpec {
         rate: options.rate,
@@ -149,7 +171,8 @@ fn main() {
 }
 
 fn measure(kind: Kind, options: &Options, spec: &LoadSpec) -> Result<Measurement, String> {
-    let peer = Peer::start(kind, &options.stratum1d, SERVER_CPU, options.mode != Mode::Ntp)?;
+    let nts = if options.mode == Mode::Ntp { peers::Nts::Off } else { peers::Nts::Tuned };
+    let peer = Peer::start(kind, &options.stratum1d, SERVER_CPU, nts)?;
     let pid = peer.pid();
     let cpu = || procfs::cpu_nanos(pid).unwrap_or(0);
     match options.mode {
@@ -169,7 +192,7 @@ fn measure(kind: Kind, options: &Options, spec: &LoadSpec) -> Result<Measurement
             let result = load::run(peer.addr, &spec, cpu).map_err(|e| e.to_string())?;
             Ok(Measurement { result, peak_rss_kib: procfs::peak_rss_kib(pid).unwrap_or(0) })
         }
-        Mode::Ke => {
+        Mode::Ke | Mode::Hostile => {
             let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
             // The server starts its KE listener after its NTP socket: wait for it.
             establish(ke, &ca)?;
@@ -181,7 +204,7 @@ fn measure(kind: Kind, options: &Options, spec: &LoadSpec) -> Result<Measurement
 }
 
 /// One key establishment with the peer (retried while it starts up).
-fn establish(
+pub(crate) fn establish(
     ke: std::net::SocketAddr,
     ca: &std::path::Path,
 ) -> Result<stratum1::nts::client::KeSession, String> {
@@ -273,7 +296,11 @@ fn parse_args() -> Result<Options, String> {
         stratum1d: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/stratum1d")),
         servers: vec![Kind::Stratum1, Kind::Chrony, Kind::NtpdRs],
         target: None,
+        floods: vec![hostile::Flood::Idle, hostile::Flood::Trickle, hostile::Flood::Handshake],
+        counts: vec![64, 1_000, 10_000],
+        mixes: vec![hostile::Mix::One, hostile::Mix::Slash24, hostile::Mix::Many],
     };
+    let mut servers_given = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -284,16 +311,32 @@ fn parse_args() -> Result<Options, String> {
                     "ntp" => Mode::Ntp,
                     "nts" => Mode::Nts,
                     "ke" => Mode::Ke,
-                    other => return Err(format!("unknown mode {other} (ntp, nts, ke)")),
+                    "hostile" => Mode::Hostile,
+                    other => return Err(format!("unknown mode {other} (ntp, nts, ke, hostile)")),
                 }
             }
             "--rate" => o.rate = number(value()?)?.clamp(1, 1_000_000),
             "--seconds" => o.seconds = number(value()?)?.clamp(1, 120),
             "--rounds" => o.rounds = number(value()?)?.clamp(1, 20) as usize,
             "--sources" => o.sources = number(value()?)?.clamp(1, 60_000) as usize,
+            "--floods" => {
+                o.floods = value()?.split(',').map(hostile::Flood::parse).collect::<Result<_, _>>()?
+            }
+            "--mixes" => o.mixes = value()?.split(',').map(hostile::Mix::parse).collect::<Result<_, _>>()?,
+            "--counts" => {
+                o.counts = value()?
+                    .split(',')
+                    .map(|c| {
+                        c.parse::<usize>()
+                            .map(|c| c.clamp(1, 15_000))
+                            .map_err(|e| format!("--counts {c}: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "--stratum1d" => o.stratum1d = PathBuf::from(value()?),
             "--target" => o.target = Some(value()?.parse().map_err(|e| format!("--target: {e}"))?),
             "--servers" => {
+                servers_given = true;
                 o.servers = value()?
                     .split(',')
                     .map(|s| match s {
@@ -310,6 +353,9 @@ fn parse_args() -> Result<Options, String> {
             }
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    if o.mode == Mode::Hostile && !servers_given {
+        o.servers = vec![Kind::Stratum1, Kind::Chrony];
     }
     Ok(o)
 }

@@ -40,6 +40,17 @@ impl Kind {
     }
 }
 
+/// How a server's NTS is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nts {
+    Off,
+    /// Tuned for throughput: stratum1d with 512 KE connections, chrony's key establishment in
+    /// its main process (so its CPU is counted like everyone else's).
+    Tuned,
+    /// As shipped: what an operator who only names the certificate gets.
+    Defaults,
+}
+
 pub struct Peer {
     pub kind: Kind,
     pub addr: SocketAddr,
@@ -58,12 +69,13 @@ impl Peer {
         self.child.id()
     }
 
-    /// Starts a server; with `nts`, each also serves NTS-KE with a certificate from a throwaway
+    /// Starts a server; with NTS, each also serves NTS-KE with a certificate from a throwaway
     /// CA made here.
-    pub fn start(kind: Kind, stratum1d: &Path, cpu: usize, nts: bool) -> Result<Peer, String> {
+    pub fn start(kind: Kind, stratum1d: &Path, cpu: usize, setup: Nts) -> Result<Peer, String> {
         let dir = std::env::temp_dir().join(format!("stratum1-bench-{}-{}", std::process::id(), kind.name()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let nts = nts || kind == Kind::Stratum1WithNts;
+        let setup = if setup == Nts::Off && kind == Kind::Stratum1WithNts { Nts::Tuned } else { setup };
+        let nts = setup != Nts::Off;
         let certs =
             if nts { Some(make_throwaway_ca(&dir.join("ca")).map_err(|e| e.to_string())?) } else { None };
         let ke_port = if nts { free_tcp_port()? } else { 0 };
@@ -92,11 +104,13 @@ impl Peer {
                 );
                 if let Some(certs) = &certs {
                     text.push_str(&format!(
-                        "[nts]\nenabled = true\nlisten = [\"127.0.0.1:{ke_port}\"]\ncertificate = \"{}\"\nprivate-key = \"{}\"\n\
-                         max-connections = 512\n",
+                        "[nts]\nenabled = true\nlisten = [\"127.0.0.1:{ke_port}\"]\ncertificate = \"{}\"\nprivate-key = \"{}\"\n",
                         certs.certificate.display(),
                         certs.private_key.display()
                     ));
+                    if setup == Nts::Tuned {
+                        text.push_str("max-connections = 512\n");
+                    }
                 }
                 if kind == Kind::Stratum1WithPage {
                     text.push_str("[web]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\n");
@@ -139,14 +153,15 @@ impl Peer {
                     dir.join("chronyd.pid").display()
                 );
                 if let Some(certs) = &certs {
-                    // ntsprocesses 0: key establishment in the main process, so its CPU is
-                    // counted like everyone else's.
                     text.push_str(&format!(
-                        "ntsport {ke_port}\nntsservercert {}\nntsserverkey {}\nntsprocesses 0\nntsdumpdir {}\n",
+                        "ntsport {ke_port}\nntsservercert {}\nntsserverkey {}\nntsdumpdir {}\n",
                         certs.certificate.display(),
                         certs.private_key.display(),
                         dir.display()
                     ));
+                    if setup == Nts::Tuned {
+                        text.push_str("ntsprocesses 0\n");
+                    }
                 }
                 write(&conf, &text)?;
                 // -x: never touch the clock; -d: stay in the foreground; -u root: read the key.

@@ -21,3 +21,22 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
 }
+
+/// Peak resident memory of `pid` and every process below it, in KiB: chrony's NTS-KE helper
+/// is a child process, and its memory is the server's as much as the parent's.
+pub fn peak_rss_tree_kib(pid: u32) -> u64 {
+    let mut total = peak_rss_kib(pid).unwrap_or(0);
+    for child in children(pid) {
+        total += peak_rss_tree_kib(child);
+    }
+    total
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let list = fs::read_to_string(entry.path().join("children")).unwrap_or_default();
+        found.extend(list.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    found
+}
