@@ -17,3 +17,4 @@ pub mod nts;
 pub mod sources;
 pub mod state;
 pub mod status;
+pub mod thread_priority;

@@ -173,43 +173,99 @@ fn bad_requests_get_error_records() {
     assert!(log.contains("refused=3"), "{log}");
 }
 
-#[test]
-fn ke_limits_hold_and_ntp_keeps_answering() {
-    let daemon = RunningDaemon::start(&throwaway("max-connections = 2\nexchange-timeout-ms = 1000\n"));
-    let ntp = socket_to(daemon.ntp[0], "127.0.0.1");
-    // Two idle connections take both slots; a third makes the oldest give way (it had not
-    // finished a handshake), so idle connections cannot lock honest clients out.
-    let mut idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(daemon.nts_ke[0]).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(100));
-    let third = TcpStream::connect(daemon.nts_ke[0]).unwrap();
-    let mut oldest = idle.remove(0);
-    oldest.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    let mut byte = [0u8; 1];
-    let started = Instant::now();
-    assert!(matches!(oldest.read(&mut byte), Ok(0) | Err(_)), "the oldest idle one: closed");
-    assert!(started.elapsed() < Duration::from_millis(400), "at once, not at the deadline");
-    assert!(exchange(&ntp, &request(4, 3, ntp_now())).is_some(), "NTP answers meanwhile");
+/// A TCP connection to `server` from `source` (a loopback address), or `None` when the
+/// connect fails.
+fn connect_from(source: &str, server: std::net::SocketAddr) -> Option<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+    let from: std::net::SocketAddr = format!("{source}:0").parse().ok()?;
+    socket.bind(&from.into()).ok()?;
+    socket.connect_timeout(&server.into(), TIMEOUT).ok()?;
+    Some(socket.into())
+}
 
-    // The others are closed at the deadline, and a trickling client too.
-    idle.push(third);
-    let started = Instant::now();
-    for mut stream in idle {
-        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)));
+/// A TLS record header announcing a 512-byte ClientHello: the server takes the connection
+/// (it spoke) and waits for the rest.
+const HELLO_HEADER: [u8; 5] = [0x16, 0x03, 0x01, 0x02, 0x00];
+
+/// A connection from `source` that finishes its TLS handshake and then sends nothing.
+fn sitter(
+    tls: &std::sync::Arc<rustls::ClientConfig>,
+    source: &str,
+    server: std::net::SocketAddr,
+) -> Option<TcpStream> {
+    let mut tcp = connect_from(source, server)?;
+    tcp.set_read_timeout(Some(TIMEOUT)).ok()?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").ok()?;
+    let mut conn = rustls::ClientConnection::new(tls.clone(), name).ok()?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).ok()?;
     }
-    assert!(started.elapsed() < Duration::from_millis(2500), "closed near the 1 s deadline");
-    // A TLS record header announcing a 512-byte ClientHello, then its body a byte at a time.
-    let mut trickle = TcpStream::connect(daemon.nts_ke[0]).unwrap();
-    trickle.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
-    trickle.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    // The Finished may still be buffered.
+    while conn.wants_write() {
+        conn.write_tls(&mut tcp).ok()?;
+    }
+    Some(tcp)
+}
+
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
     let started = Instant::now();
-    let closed_after = loop {
-        if trickle.write_all(&[0]).is_err() || matches!(trickle.read(&mut byte), Ok(0)) {
-            break started.elapsed();
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) if started.elapsed() <= limit => return true,
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {} // the server's handshake flight, for a sitter
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "trickling client never closed");
+    }
+}
+
+#[test]
+fn each_stage_gives_way_in_its_order_and_ntp_keeps_answering() {
+    let daemon = RunningDaemon::start(&throwaway("max-connections = 2\nexchange-timeout-ms = 3000\n"));
+    let ke = daemon.nts_ke[0];
+    let ntp = socket_to(daemon.ntp[0], "127.0.0.1");
+    let tls = tls_config(&daemon.dir().join("ca/ca.pem")).unwrap();
+    let honest = || {
+        KeConnection::connect(tls.clone(), ke, "localhost", TIMEOUT)
+            .and_then(|c| c.establish(&[AeadAlgorithm::AesSivCmac256]))
+            .is_ok_and(|s| s.cookies.len() == 8)
     };
-    assert!(closed_after < Duration::from_millis(2500), "{closed_after:?}");
+    // Silent connections are not even handed to the server until they speak.
+    let silent: Vec<TcpStream> = (0..2).filter_map(|_| connect_from("127.0.0.2", ke)).collect();
+    assert_eq!(silent.len(), 2);
+    assert!(honest(), "an honest exchange beside silent connections");
+    drop(silent);
+
+    // Waiting for their ClientHello, one address holds 2 of the 8 places (2 slots × 4): its
+    // third makes its first give way at once; honest exchanges go on, and the rest are closed
+    // at the 2 s handshake deadline.
+    let mut waiting: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = connect_from("127.0.0.3", ke).unwrap();
+            s.write_all(&HELLO_HEADER).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            s
+        })
+        .collect();
+    assert!(closed_within(&mut waiting[0], Duration::from_millis(400)), "the first waiting one, at once");
+    assert!(honest(), "an honest exchange while the hello places of one address are full");
+    assert!(exchange(&ntp, &request(4, 3, ntp_now())).is_some(), "NTP answers meanwhile");
+    let started = Instant::now();
+    for stream in &mut waiting[1..] {
+        assert!(closed_within(stream, Duration::from_secs(3)));
+    }
+    assert!(started.elapsed() < Duration::from_millis(2500), "closed near the 2 s handshake deadline");
+
+    // Two clients finish TLS and sit: both slots hold young exchanges and a newcomer is
+    // refused; 0.2 s on, the older sitter gives way to the next honest client.
+    let mut sitters: Vec<TcpStream> =
+        ["127.0.0.4", "127.0.0.5"].iter().map(|s| sitter(&tls, s, ke).unwrap()).collect();
+    assert!(!honest(), "both slots hold exchanges younger than 0.2 s");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(honest(), "a sitter past 0.2 s gives way");
+    assert!(closed_within(&mut sitters[0], Duration::from_millis(500)), "the older sitter");
+
     // A client that does not negotiate ntske/1 is refused.
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -224,13 +280,13 @@ fn ke_limits_hold_and_ntp_keeps_answering() {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let mut connection =
-        KeConnection::connect(std::sync::Arc::new(no_alpn), daemon.nts_ke[0], "localhost", TIMEOUT).unwrap();
+        KeConnection::connect(std::sync::Arc::new(no_alpn), ke, "localhost", TIMEOUT).unwrap();
     let _ = connection.send_raw(&[0x80, 0x01, 0, 2, 0, 0, 0x80, 0, 0, 0]);
     assert!(connection.read_to_end().map_or(true, |r| r.is_empty()), "no answer without ALPN");
 
     assert!(exchange(&ntp, &request(4, 3, ntp_now())).is_some(), "NTP still answers");
     let log = daemon.stop();
-    for expected in ["over_capacity=0", "evicted=1", "timed_out=3", "handshake_failed=1"] {
+    for expected in ["over_capacity=1", "evicted=2", "timed_out=2", "handshake_failed=1"] {
         assert!(log.contains(expected), "{expected} in {log}");
     }
 }
@@ -301,41 +357,44 @@ fn two_demos_never_share_their_throwaway_ca() {
     }
 }
 
-/// Idle connections no longer deny key establishment: four addresses keep 30 idle
-/// connections each open (more than all 64 slots together), dropping their oldest and
-/// reconnecting 50 times a second each, for 5 s. Every honest key exchange from another
-/// address meanwhile gets its cookies within a second, because a new connection makes the
-/// oldest unfinished handshake give way and one address holds at most a quarter of the slots.
-/// Before, the first 64 idle connections took every slot and each newcomer was refused.
+/// Floods from several addresses cannot deny key establishment. With 32 TLS slots (and 128
+/// places to wait for a ClientHello), four addresses keep 40 connections each waiting with half
+/// a ClientHello (a new one every 20 ms), and four more keep 20 each that finished TLS and sit
+/// (a new one every 50 ms), all dropping their oldest, for 5 s. (Sitters that finish more
+/// handshakes than 32 slots / 0.2 s would keep every slot young: that flood is a CPU flood,
+/// measured in docs/benchmarks.md, not a slot flood.) Every honest key exchange from another address meanwhile
+/// gets its cookies within a second: half-hellos wait in a stage of their own, and a young
+/// handshake outlasts connections sitting past theirs. Before, the half-hellos took the TLS
+/// slots and the sitters' reconnections made the honest client's handshake give way.
 #[test]
-fn idle_floods_from_several_addresses_cannot_deny_key_establishment() {
-    let daemon = RunningDaemon::start(&config("throwaway-ca-dir = \"/tmp/stratum1-demo-ca\""));
+fn floods_from_several_addresses_cannot_deny_key_establishment() {
+    let daemon = RunningDaemon::start(&throwaway("max-connections = 32\n"));
     let ke = daemon.nts_ke[0];
+    let tls = tls_config(&daemon.dir().join("ca/ca.pem")).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flooders: Vec<_> = (2..6)
+    let flooders: Vec<_> = (2..10)
         .map(|host| {
-            let stop = stop.clone();
+            let (stop, tls) = (stop.clone(), tls.clone());
             std::thread::spawn(move || {
+                let source = format!("127.0.0.{host}");
+                let (sits, keep) = (host >= 6, if host >= 6 { 20 } else { 40 });
                 let mut open = std::collections::VecDeque::new();
-                let source: std::net::SocketAddr = format!("127.0.0.{host}:0").parse().unwrap();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let socket =
-                        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-                    if socket.bind(&source.into()).is_ok()
-                        && socket.connect_timeout(&ke.into(), TIMEOUT).is_ok()
-                    {
-                        open.push_back(socket);
-                    }
-                    if open.len() > 30 {
+                    let stream = if sits {
+                        sitter(&tls, &source, ke)
+                    } else {
+                        connect_from(&source, ke).filter(|mut s| s.write_all(&HELLO_HEADER).is_ok())
+                    };
+                    open.extend(stream);
+                    if open.len() > keep {
                         open.pop_front();
                     }
-                    std::thread::sleep(Duration::from_millis(20));
+                    std::thread::sleep(Duration::from_millis(if sits { 50 } else { 20 }));
                 }
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(1));
-    let tls = tls_config(&daemon.dir().join("ca/ca.pem")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
     let deadline = Instant::now() + Duration::from_secs(4);
     let mut times = Vec::new();
     while Instant::now() < deadline {
@@ -343,8 +402,9 @@ fn idle_floods_from_several_addresses_cannot_deny_key_establishment() {
         let session = KeConnection::connect(tls.clone(), ke, "localhost", TIMEOUT)
             .and_then(|c| c.establish(&[AeadAlgorithm::AesSivCmac256]));
         assert!(
-            session.is_ok_and(|s| s.cookies.len() == 8),
-            "an honest key exchange failed during the flood"
+            session.as_ref().is_ok_and(|s| s.cookies.len() == 8),
+            "an honest key exchange failed during the flood: {:?}",
+            session.err()
         );
         times.push(started.elapsed());
         std::thread::sleep(Duration::from_millis(200));
@@ -366,5 +426,5 @@ fn idle_floods_from_several_addresses_cannot_deny_key_establishment() {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    assert!(evicted > 0, "the flood made idle connections give way: {log}");
+    assert!(evicted > 0, "the flood made connections give way: {log}");
 }

@@ -161,7 +161,7 @@ fn default_aead_preference() -> Vec<AeadAlgorithm> {
     ]
 }
 fn default_max_connections() -> usize {
-    64
+    256
 }
 fn default_exchange_timeout_ms() -> u64 {
     5_000

@@ -1,7 +1,8 @@
 //! The NTS key-establishment server (RFC 8915 §4): TLS 1.3 only, ALPN `ntske/1`, over TCP. A
 //! thin shell on a single-threaded tokio runtime of its own, so nothing here can stall an NTP
-//! worker: the request is read (bounded in size and time), the pure [`KeOffer`] decides, the
-//! keys come from the TLS exporter, and eight cookies go back.
+//! worker: the ClientHello is awaited in a cheap stage of its own, the handshake and the
+//! request are bounded in size and time, [`Admission`] says who gives way under a flood, the
+//! pure [`KeOffer`] decides, the keys come from the TLS exporter, and eight cookies go back.
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,12 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 
 use super::aead::{AeadAlgorithm, AeadKey};
 use super::certificates::ReloadingIdentity;
 use super::cookie::{self, CookieContents, COOKIE_NONCE_LEN};
-use super::ke_admission::{Admission, Admit};
+use super::ke_admission::{Admission, Admit, Arrival};
 use super::ke_records::{
     error_response, read_request, KeDecision, KeErrorCode, KeOffer, RequestProgress, PROTOCOL_NTPV4,
 };
@@ -55,9 +56,10 @@ pub struct KeCounters {
     pub handshake_failed: AtomicU64,
     /// Closed at the deadline (idle or trickling).
     pub timed_out: AtomicU64,
-    /// Closed at once because `max-connections` were in progress, all past their handshake.
+    /// Closed after its ClientHello: every TLS slot held an exchange younger than a second.
     pub over_capacity: AtomicU64,
-    /// Closed to make room: the oldest connection that had not finished its handshake.
+    /// Closed to make room: waiting too long for its ClientHello, in a handshake past its
+    /// grace, or sitting after its handshake (see `ke_admission`).
     pub evicted: AtomicU64,
 }
 
@@ -121,12 +123,13 @@ impl KeServer {
         tls.alpn_protocols = vec![ALPN_NTSKE.to_vec()];
         // NTS-KE is one exchange per connection; resumption tickets would only cost work.
         tls.send_tls13_tickets = 0;
-        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let tls = Arc::new(tls);
 
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         let (stop, stopped) = watch::channel(false);
         let thread = std::thread::Builder::new().name("nts-ke".into()).spawn(move || {
-            runtime.block_on(serve(listeners, acceptor, settings, identity, keys, counters, stopped));
+            crate::thread_priority::lower_this_thread(crate::thread_priority::KE_NICE, "nts-ke");
+            runtime.block_on(serve(listeners, tls, settings, identity, keys, counters, stopped));
         })?;
         Ok(KeServer { local_addrs, stop, thread })
     }
@@ -141,7 +144,7 @@ impl KeServer {
 
 async fn serve(
     listeners: Vec<std::net::TcpListener>,
-    acceptor: TlsAcceptor,
+    tls: Arc<rustls::ServerConfig>,
     settings: KeSettings,
     identity: Arc<ReloadingIdentity>,
     keys: SharedKeys,
@@ -162,7 +165,7 @@ async fn serve(
         };
         let context = Connection {
             started,
-            acceptor: acceptor.clone(),
+            tls: tls.clone(),
             settings: settings.clone(),
             keys: keys.clone(),
             counters: counters.clone(),
@@ -189,7 +192,7 @@ async fn serve(
 struct Connection {
     /// The admission clock's zero, the same for every listener.
     started: std::time::Instant,
-    acceptor: TlsAcceptor,
+    tls: Arc<rustls::ServerConfig>,
     settings: Arc<KeSettings>,
     keys: SharedKeys,
     counters: Arc<KeCounters>,
@@ -210,30 +213,19 @@ async fn accept_loop(
                 continue;
             }
         };
-        let now_ms = u64::try_from(context.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let verdict = lock(&admission).admit(stratum1_web::limits::source_of(peer.ip()), now_ms);
-        let id = match verdict {
-            Admit::Yes { id, evicted } => {
-                for handle in evicted {
-                    handle.abort();
-                    bump(&context.counters.evicted);
-                }
-                id
-            }
-            Admit::No => {
-                bump(&context.counters.over_capacity);
-                drop(stream);
-                continue;
-            }
-        };
+        let source = stratum1_web::limits::source_of(peer.ip());
+        let Arrival { id, evicted } = lock(&admission).arrive(source, context.now_ms());
+        for handle in evicted {
+            handle.abort();
+            bump(&context.counters.evicted);
+        }
         let context = context.clone();
         let registry = admission.clone();
         let task = tokio::spawn(async move {
             // Gives the place back however the task ends: done, failed, or aborted (evicted).
             let _open = OpenGuard { admission: registry.clone(), id };
             let deadline = context.settings.exchange_timeout;
-            let handshake_done = || lock(&registry).handshake_done(id);
-            match tokio::time::timeout(deadline, exchange(stream, &context, handshake_done)).await {
+            match tokio::time::timeout(deadline, exchange(stream, &context, &registry, id)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!("nts-ke {peer}: {e}"),
                 Err(_) => {
@@ -243,6 +235,13 @@ async fn accept_loop(
             }
         });
         lock(&admission).set_handle(id, task.abort_handle());
+    }
+}
+
+impl Connection {
+    /// The admission clock: milliseconds since the server started.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -268,21 +267,50 @@ impl Drop for OpenGuard {
 /// second: a handshake that takes longer than this is closed, whatever the exchange's deadline.
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(2);
 
-async fn exchange(stream: TcpStream, context: &Connection, handshake_done: impl FnOnce()) -> io::Result<()> {
+async fn exchange(
+    stream: TcpStream,
+    context: &Connection,
+    admission: &Mutex<Admission<AbortHandle>>,
+    id: u64,
+) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let handshake = HANDSHAKE_DEADLINE.min(context.settings.exchange_timeout);
-    let mut tls = match tokio::time::timeout(handshake, context.acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            bump(&context.counters.handshake_failed);
-            return Err(e);
-        }
-        Err(_) => {
-            bump(&context.counters.timed_out);
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake not finished in time"));
-        }
+    let handshake_deadline =
+        tokio::time::Instant::now() + HANDSHAKE_DEADLINE.min(context.settings.exchange_timeout);
+    let in_time = |what: &str| {
+        bump(&context.counters.timed_out);
+        io::Error::new(io::ErrorKind::TimedOut, format!("{what} not finished in time"))
     };
-    handshake_done();
+    let failed = |e: io::Error| {
+        bump(&context.counters.handshake_failed);
+        e
+    };
+    // The ClientHello first, holding no TLS slot: idle and trickling connections stop here.
+    let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let start = match tokio::time::timeout_at(handshake_deadline, hello).await {
+        // Gone before saying anything (a port scan, a client that gave up): not a failure.
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(e),
+        Ok(started) => started.map_err(failed)?,
+        Err(_) => return Err(in_time("ClientHello")),
+    };
+    let verdict = lock(admission).hello_received(id, context.now_ms());
+    match verdict {
+        Admit::Yes { evicted } => {
+            for handle in evicted {
+                handle.abort();
+                bump(&context.counters.evicted);
+            }
+        }
+        Admit::No => {
+            bump(&context.counters.over_capacity);
+            return Err(io::Error::other("every TLS slot holds a young exchange"));
+        }
+    }
+    let mut tls =
+        match tokio::time::timeout_at(handshake_deadline, start.into_stream(context.tls.clone())).await {
+            Ok(done) => done.map_err(failed)?,
+            Err(_) => return Err(in_time("TLS handshake")),
+        };
+    lock(admission).handshake_done(id, context.now_ms());
     if tls.get_ref().1.alpn_protocol() != Some(ALPN_NTSKE) {
         bump(&context.counters.handshake_failed);
         return Err(io::Error::other("client did not negotiate ALPN ntske/1"));

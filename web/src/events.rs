@@ -383,7 +383,8 @@ impl EventDetector {
                 say(
                     EventLevel::Warning,
                     format!(
-                        "NTS-KE: {n} connection(s) that had not finished their handshake closed to make room"
+                        "NTS-KE: {n} connection(s) closed to make room (waiting for a ClientHello, in a slow \
+                         handshake, or sitting after one)"
                     ),
                 );
             }
