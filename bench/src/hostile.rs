@@ -344,7 +344,8 @@ impl Attack {
         let (s, st) = (stats.clone(), stop.clone());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         let thread = std::thread::Builder::new().name("attacker".into()).spawn(move || {
-            lower_own_priority();
+            // At nice 10, so the honest clients on the same CPU are not starved by it.
+            stratum1::thread_priority::lower_this_thread(10, "attacker");
             runtime.block_on(async move {
                 let mut tasks = tokio::task::JoinSet::new();
                 for i in 0..count {
@@ -482,15 +483,6 @@ fn client_hello(tls: Arc<rustls::ClientConfig>, name: ServerName<'static>) -> io
     let mut bytes = Vec::new();
     client.write_tls(&mut bytes)?;
     Ok(bytes)
-}
-
-/// The attacker runs at nice 10, so the honest clients on the same CPU are not starved by it.
-fn lower_own_priority() {
-    // SAFETY: plain system calls on this thread's own id.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
-    }
 }
 
 /// Ten thousand connections need more descriptors than the usual soft limit of 1,024.

@@ -122,22 +122,13 @@ impl<H> Admission<H> {
         let Some(source) = self.open.iter().find(|e| e.id == id).map(|e| e.source) else {
             return Admit::No; // evicted meanwhile
         };
-        let in_tls = |e: &Entry<H>| e.stage != Stage::Hello && e.id != id;
+        // `id` itself is still waiting for its hello, so it is never among these.
+        let in_tls = |e: &Entry<H>| e.stage != Stage::Hello;
+        let (per_source, total) = (self.tls.per_source, self.tls.total);
         let mut evicted = Vec::new();
-        let mut make_room = |this: &mut Self, from_source: bool| {
-            let of = |e: &Entry<H>| in_tls(e) && (!from_source || e.source == source);
-            if this.count(of) < if from_source { this.tls.per_source } else { this.tls.total } {
-                return true;
-            }
-            match this.evict_from_tls(of, now_ms) {
-                Some(handle) => {
-                    evicted.extend(handle);
-                    true
-                }
-                None => false,
-            }
-        };
-        if !make_room(self, true) || !make_room(self, false) {
+        let room = self.make_tls_room(|e| in_tls(e) && e.source == source, per_source, now_ms, &mut evicted)
+            && self.make_tls_room(in_tls, total, now_ms, &mut evicted);
+        if !room {
             self.close(id);
             return Admit::No;
         }
@@ -176,6 +167,27 @@ impl<H> Admission<H> {
     fn remove_first(&mut self, which: impl Fn(&Entry<H>) -> bool) -> Option<Option<H>> {
         let at = self.open.iter().position(which)?;
         Some(self.open.remove(at).handle)
+    }
+
+    /// When the TLS slots `of` picks number `room` or more, makes one of them give way (its
+    /// handle into `evicted`); false when none of them can.
+    fn make_tls_room(
+        &mut self,
+        of: impl Fn(&Entry<H>) -> bool,
+        room: usize,
+        now_ms: u64,
+        evicted: &mut Vec<H>,
+    ) -> bool {
+        if self.count(&of) < room {
+            return true;
+        }
+        match self.evict_from_tls(of, now_ms) {
+            Some(handle) => {
+                evicted.extend(handle);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The TLS slot that gives way, among those `of` picks, in the order the module names.
