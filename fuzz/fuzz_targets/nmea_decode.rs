@@ -1,5 +1,5 @@
 //! Any byte stream through framing, sentence decoding and epoch assembly: no panic, bounded
-//! output, and the same epochs and labels whether the bytes arrive in one read or two.
+//! output, positions on the Earth, and the same epochs and labels whether the bytes arrive in one read or two.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +12,9 @@ fn events(reads: &[&[u8]]) -> Vec<String> {
         stream.push(read, |event| {
             if let NmeaEvent::Epoch(epoch) = &event {
                 assert!(epoch.signals.len() <= 200);
+                if let Some(p) = epoch.position {
+                    assert!(p.latitude.abs() <= 90.0 && p.longitude.abs() <= 180.0, "{p:?}");
+                }
                 let _ = epoch.rfc3339();
                 let _ = epoch.unix_millis();
             }

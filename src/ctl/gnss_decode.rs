@@ -57,6 +57,10 @@ pub fn counts_json(counts: &NmeaCounts) -> Value {
         "overlong_lines": f.overlong,
         "stray_bytes": f.stray_bytes,
         "malformed_fields": counts.malformed,
+        "malformed_by_sentence": counts
+            .malformed_kinds()
+            .map(|(kind, n)| (kind.to_owned(), json!(n)))
+            .collect::<serde_json::Map<_, _>>(),
         "labelled_seconds": l.labelled,
         "unlabelled_invalid": l.receiver_invalid,
         "unlabelled_date_refused": l.date_refused,
@@ -120,5 +124,17 @@ $GPRMC,202641.000,A,4404.1306,N,12118.8515,W,0.03,225.97,130415,,,D*00\r\n";
         assert_eq!(lines[1]["class"], "SUMMARY");
         assert_eq!(lines[1]["bad_checksum"], 1);
         assert_eq!(counts.framing.bad_checksum, 1);
+    }
+
+    #[test]
+    fn the_summary_names_the_kinds_of_malformed_sentences() {
+        let body = "GPGSA,A,3,xx,,,,,,,,,,,,1.6,0.9,1.3";
+        let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+        let capture = format!("${body}*{sum:02X}\r\n");
+        let mut out = Vec::new();
+        decode_capture(capture.as_bytes(), DateWindow::default(), &mut out).unwrap();
+        let summary: Value = serde_json::from_str(String::from_utf8(out).unwrap().trim()).unwrap();
+        assert_eq!(summary["malformed_fields"], 1);
+        assert_eq!(summary["malformed_by_sentence"], json!({"GSA": 1}));
     }
 }

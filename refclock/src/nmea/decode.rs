@@ -1,14 +1,15 @@
 //! One verified sentence to the facts it states (pure).
 //!
-//! The `nmea` crate parses the fields of the standard sentences; this file picks the facts a
-//! time server needs (time of day, date, fix validity and mode, satellites, DOP, position) and
-//! adds what the crate lacks: talker mapping for every constellation and two-digit years read
-//! against the GPS epoch rather than 1983.
+//! This file picks the facts a time server needs (time of day, date, fix validity and mode,
+//! satellites, DOP, position) from the sentences that carry them. The `nmea` crate names the
+//! sentence and reads the time field; the fields themselves are read here, because the crate
+//! refuses sentences that real receivers send and gpsd reads (short RMCs and GLLs, empty VDOPs
+//! and GGA qualities, signed ZDA zones, empty GSV pages, NMEA 4.11 GNS modes), and it reads
+//! two-digit years against 1983 rather than the GPS epoch. Each reader names the receivers
+//! whose habit it follows.
 
 use chrono::{NaiveDate, NaiveTime, Timelike};
-use nmea::sentences::gsa::GsaMode2;
-use nmea::sentences::{parse_gga, parse_gll, parse_gsa, parse_gsv, parse_zda, FixType};
-use nmea::{NmeaSentence, SentenceType};
+use nmea::SentenceType;
 
 use super::framing::Sentence;
 
@@ -136,7 +137,8 @@ pub enum Fact {
     },
     /// GSA: fix mode and the satellites used by one constellation (or all, for old receivers).
     Gsa {
-        mode: FixMode,
+        /// `None` when the GSA states no mode this decoder knows.
+        mode: Option<FixMode>,
         used: u32,
         /// The satellites used, and whose numbers they are (`None`: any constellation's).
         prns: Vec<u32>,
@@ -169,6 +171,9 @@ impl Fact {
     }
 }
 
+/// The sentences this file reads; any other is `Fact::Other`.
+pub const DECODED_KINDS: [&str; 7] = ["RMC", "GGA", "GNS", "ZDA", "GLL", "GSA", "GSV"];
+
 /// A sentence whose checksum was right but whose fields were not.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} sentence with malformed fields")]
@@ -184,78 +189,18 @@ pub fn decode(sentence: &Sentence<'_>) -> Result<Fact, DecodeError> {
     // `II`; gpsd reads them all. Satellites of an unknown talker count as `mixed`.
     let constellation = Constellation::from_talker(talker).unwrap_or(Constellation::Mixed);
     let Ok(message_id) = SentenceType::try_from(kind) else { return Ok(Fact::Other) };
-    let raw = NmeaSentence { talker_id: talker, message_id, data: sentence.fields, checksum: 0 };
-    let malformed = |kind: &'static str| move |_| DecodeError { kind };
-    Ok(match message_id {
-        SentenceType::RMC => rmc(sentence.fields).ok_or(DecodeError { kind: "RMC" })?,
-        SentenceType::GGA => {
-            let gga = parse_gga(raw).map_err(malformed("GGA"))?;
-            Fact::Fix {
-                time: gga.fix_time.map(TimeOfDay::from_naive),
-                valid: gga.fix_type.is_some_and(FixType::is_valid),
-                satellites_used: gga.fix_satellites,
-                hdop: gga.hdop,
-                position: position(gga.latitude, gga.longitude, gga.altitude),
-            }
-        }
-        SentenceType::GNS => gns(sentence.fields).ok_or(DecodeError { kind: "GNS" })?,
-        SentenceType::ZDA => {
-            let zda = parse_zda(raw).map_err(malformed("ZDA"))?;
-            let date = match (zda.year, zda.month, zda.day) {
-                (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(i32::from(y), m.into(), d.into()),
-                _ => None,
-            };
-            Fact::Zda { time: zda.utc_time.map(TimeOfDay::from_naive), date }
-        }
-        SentenceType::GLL => {
-            let gll = parse_gll(raw).map_err(malformed("GLL"))?;
-            Fact::Gll { time: gll.fix_time.map(TimeOfDay::from_naive), valid: gll.valid }
-        }
-        SentenceType::GSA => {
-            let gsa = parse_gsa(raw).map_err(malformed("GSA"))?;
-            let mode = match gsa.mode2 {
-                GsaMode2::NoFix => FixMode::NoFix,
-                GsaMode2::Fix2D => FixMode::TwoD,
-                GsaMode2::Fix3D => FixMode::ThreeD,
-            };
-            let used = u32::try_from(gsa.fix_sats_prn.len()).unwrap_or(u32::MAX);
-            // NMEA 4.1's system ID names the constellation of a GN GSA; without it, a GN GSA's
-            // numbers may belong to any.
-            let system = match gsa.system_id {
-                Some(nmea::sentences::gnss_type::GnssSystemId::Gps) => Some(Constellation::Gps),
-                Some(nmea::sentences::gnss_type::GnssSystemId::Glonass) => Some(Constellation::Glonass),
-                Some(nmea::sentences::gnss_type::GnssSystemId::Galileo) => Some(Constellation::Galileo),
-                Some(nmea::sentences::gnss_type::GnssSystemId::Beidou) => Some(Constellation::Beidou),
-                None => (constellation != Constellation::Mixed).then_some(constellation),
-            };
-            let prns = gsa.fix_sats_prn.iter().copied().collect();
-            Fact::Gsa { mode, used, prns, system, pdop: gsa.pdop, hdop: gsa.hdop, vdop: gsa.vdop }
-        }
-        SentenceType::GSV => {
-            let gsv = parse_gsv(raw).map_err(malformed("GSV"))?;
-            let signals = gsv
-                .sats_info
-                .iter()
-                .flatten()
-                .map(|sat| Signal {
-                    constellation,
-                    prn: sat.prn(),
-                    snr: sat.snr(),
-                    elevation: sat.elevation().filter(|e| (-90.0..=90.0).contains(e)),
-                    azimuth: sat.azimuth().filter(|a| (0.0..=360.0).contains(a)),
-                    used: false,
-                })
-                .collect();
-            Fact::Gsv {
-                constellation,
-                page: gsv.sentence_num,
-                pages: gsv.number_of_sentences,
-                in_view: gsv.sats_in_view,
-                signals,
-            }
-        }
-        _ => Fact::Other,
-    })
+    let fields = sentence.fields;
+    let (kind, read) = match message_id {
+        SentenceType::RMC => ("RMC", rmc(fields)),
+        SentenceType::GGA => ("GGA", gga(fields)),
+        SentenceType::GNS => ("GNS", gns(fields)),
+        SentenceType::ZDA => ("ZDA", zda(fields)),
+        SentenceType::GLL => ("GLL", gll(fields)),
+        SentenceType::GSA => ("GSA", gsa(fields, constellation)),
+        SentenceType::GSV => ("GSV", gsv(fields, constellation)),
+        _ => return Ok(Fact::Other),
+    };
+    read.ok_or(DecodeError { kind })
 }
 
 /// A sentence's comma-separated fields; one past the end reads as empty, as an empty field.
@@ -282,13 +227,28 @@ fn time_field(field: &str) -> Option<Option<TimeOfDay>> {
     }
 }
 
-/// Latitude and longitude from their four fields (`ddmm.mmm,N,dddmm.mmm,E`); `None` inside
-/// when they are empty, `None` outside when they are malformed.
+/// Latitude and longitude from their four fields (`ddmm.mmm,N,dddmm.mmm,E`, any number of
+/// degree digits): `None` outside when a field is not a number or a hemisphere, `None` inside
+/// when they are empty or name no place on Earth (TN200's `36000.0000,N,72000.0000,E` while
+/// it has no fix): the sentence's time and status still count.
 fn lat_lon(fields: [&str; 4]) -> Option<Option<(f64, f64)>> {
-    if fields[0].is_empty() || fields[2].is_empty() {
+    if fields.iter().any(|f| f.is_empty()) {
         return Some(None);
     }
-    Some(Some(nmea::sentences::utils::do_parse_lat_lon(&fields.join(",")).ok()?.1))
+    let hemisphere = |h: &str, positive: &str, negative: &str| match h {
+        _ if h == positive => Some(1.0),
+        _ if h == negative => Some(-1.0),
+        _ => None,
+    };
+    let magnitude = |value: &str, limit: f64| -> Option<Option<f64>> {
+        let v: f64 = value.parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+        let (degrees, minutes) = ((v / 100.0).trunc(), v % 100.0);
+        let a = degrees + minutes / 60.0;
+        Some((minutes < 60.0 && a <= limit).then_some(a))
+    };
+    let (lat_sign, lon_sign) = (hemisphere(fields[1], "N", "S")?, hemisphere(fields[3], "E", "W")?);
+    let (lat, lon) = (magnitude(fields[0], 90.0)?, magnitude(fields[2], 180.0)?);
+    Some(lat.zip(lon).map(|(lat, lon)| (lat * lat_sign, lon * lon_sign)))
 }
 
 /// RMC, read here: the `nmea` crate refuses the short RMCs older receivers send (no magnetic
@@ -299,15 +259,173 @@ fn rmc(fields: &str) -> Option<Fact> {
     let f = Fields::at_least(fields, 9)?;
     let field = |i: usize| f.get(i);
     let time = time_field(field(0))?;
-    let status_valid = match field(1) {
-        "A" => true,
-        "V" | "" => false,
-        _ => return None,
-    };
+    let status_valid = status(field(1))?;
     let valid = status_valid && field(11) != "N";
     let position = lat_lon([field(2), field(3), field(4), field(5)])?
         .and_then(|(lat, lon)| position(Some(lat), Some(lon), None));
     Some(Fact::Rmc { time, date: rmc_date(field(8)), valid, position })
+}
+
+/// GGA, read here: the `nmea` crate refuses an empty quality field (MyGuide 3100), which gpsd
+/// reads as "quality unknown" and judges by the position. Fields: time, latitude, N/S,
+/// longitude, E/W, quality, satellites used, HDOP, altitude, M, geoid separation, M, age of
+/// corrections, station. Qualities 1–5 (GPS, DGPS, PPS, RTK fixed and float) are fixes;
+/// 0 is none, and 6–8 (estimated, manual input, simulator) are not the sky's time.
+fn gga(fields: &str) -> Option<Fact> {
+    let f = Fields::at_least(fields, 9)?;
+    let field = |i: usize| f.get(i);
+    let time = time_field(field(0))?;
+    let lat_lon = lat_lon([field(1), field(2), field(3), field(4)])?;
+    let valid = match field(5) {
+        "" => lat_lon.is_some(),
+        q => matches!(q.parse::<u8>().ok()?, 1..=5),
+    };
+    let satellites_used = count(field(6))?;
+    let (hdop, altitude) = (dop(field(7))?, number(field(8))?);
+    Some(Fact::Fix {
+        time,
+        valid,
+        satellites_used,
+        hdop,
+        position: lat_lon.and_then(|(lat, lon)| position(Some(lat), Some(lon), altitude)),
+    })
+}
+
+/// ZDA, read here: the `nmea` crate refuses a signed local zone (`+00`, Firefly-II, Furuno),
+/// which NMEA allows. Fields: time, day, month, four-digit year, zone hours, zone minutes;
+/// the zone is ignored, the time is UTC.
+fn zda(fields: &str) -> Option<Fact> {
+    let f = Fields::at_least(fields, 4)?;
+    let field = |i: usize| f.get(i);
+    let time = time_field(field(0))?;
+    let date = match (field(1), field(2), field(3)) {
+        ("", "", "") => None,
+        (d, m, y) if y.len() == 4 => {
+            NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+        }
+        _ => return None,
+    };
+    Some(Fact::Zda { time, date })
+}
+
+/// GSA, read here: the `nmea` crate refuses an empty VDOP (Oncore, PolaRx2, AC12) and SiRF
+/// TriG's fractional system ID. Fields: selection (A/M), mode (1 none, 2 2D, 3 3D), twelve
+/// satellite numbers, PDOP, HDOP, VDOP, and from NMEA 4.10 a system ID. A mode other than
+/// 1–3 (Antaris's `E` for dead reckoning) states none, as gpsd reads it.
+fn gsa(fields: &str, talker: Constellation) -> Option<Fact> {
+    let f = Fields::at_least(fields, 2)?;
+    let field = |i: usize| f.get(i);
+    let mode = match field(1) {
+        "1" => Some(FixMode::NoFix),
+        "2" => Some(FixMode::TwoD),
+        "3" => Some(FixMode::ThreeD),
+        _ => None,
+    };
+    let mut prns = Vec::new();
+    for i in 2..14 {
+        if let Some(prn) = count(field(i))? {
+            prns.push(prn);
+        }
+    }
+    // NMEA 4.1's system ID names the constellation of a GN GSA; without it, a GN GSA's
+    // numbers may belong to any.
+    let system = match field(17) {
+        "1" => Some(Constellation::Gps),
+        "2" => Some(Constellation::Glonass),
+        "3" => Some(Constellation::Galileo),
+        "4" => Some(Constellation::Beidou),
+        "5" => Some(Constellation::Qzss),
+        "6" => Some(Constellation::Navic),
+        _ => (talker != Constellation::Mixed).then_some(talker),
+    };
+    let used = u32::try_from(prns.len()).unwrap_or(u32::MAX);
+    Some(Fact::Gsa {
+        mode,
+        used,
+        prns,
+        system,
+        pdop: dop(field(14))?,
+        hdop: dop(field(15))?,
+        vdop: dop(field(16))?,
+    })
+}
+
+/// GSV, read here: the `nmea` crate refuses a page listing no satellites (`1,1,00`) and
+/// fractional angles. Fields: pages, page, satellites in view, then up to four of (number,
+/// elevation, azimuth, SNR), and from NMEA 4.10 a signal ID, which a count of fields one past
+/// a whole group gives away.
+fn gsv(fields: &str, constellation: Constellation) -> Option<Fact> {
+    let f = Fields::at_least(fields, 3)?;
+    let header = |i: usize| f.get(i).parse::<u16>().ok();
+    let (pages, page, in_view) = (header(0)?, header(1)?, count(f.get(2))?.unwrap_or(0));
+    let groups = (f.0.len() - 3) / 4;
+    let mut signals = Vec::new();
+    for g in 0..groups.min(4) {
+        let at = |k: usize| f.get(3 + 4 * g + k);
+        let Some(prn) = count(at(0))? else { continue };
+        let (elevation, azimuth, snr) = (number(at(1))?, number(at(2))?, number(at(3))?);
+        signals.push(Signal {
+            constellation,
+            prn,
+            snr: snr.filter(|s| *s > 0.0),
+            elevation: elevation.filter(|e| (-90.0..=90.0).contains(e)),
+            azimuth: azimuth.filter(|a| (0.0..=360.0).contains(a)),
+            used: false,
+        });
+    }
+    Some(Fact::Gsv {
+        constellation,
+        page,
+        pages,
+        in_view: u16::try_from(in_view).unwrap_or(u16::MAX),
+        signals,
+    })
+}
+
+/// A status field: `A` is valid. NMEA defines only `V` besides, but receivers send other
+/// letters (eXplorist 110's `N`) and gpsd takes any of them as "not valid", as does this.
+fn status(field: &str) -> Option<bool> {
+    match field.as_bytes() {
+        b"A" => Some(true),
+        [] => Some(false),
+        [letter] if letter.is_ascii_uppercase() => Some(false),
+        _ => None,
+    }
+}
+
+/// A number field: `Some(None)` when empty, `None` when it is not a finite number.
+fn number(field: &str) -> Option<Option<f32>> {
+    match field {
+        "" => Some(None),
+        v => v.parse::<f32>().ok().filter(|v| v.is_finite()).map(Some),
+    }
+}
+
+/// A count field (satellites, satellite numbers): `Some(None)` when empty.
+fn count(field: &str) -> Option<Option<u32>> {
+    match field {
+        "" => Some(None),
+        v => v.parse::<u32>().ok().map(Some),
+    }
+}
+
+/// A DOP field. Receivers put placeholders for "unknown" (BT-451 99.99, Jackson Labs 99.0,
+/// SkyTraq 0.00): as gpsd does, only 0.01–89.99 is a DOP.
+fn dop(field: &str) -> Option<Option<f32>> {
+    Some(number(field)?.filter(|d| (0.01..=89.99).contains(d)))
+}
+
+/// GLL, read here: the `nmea` crate refuses the GLLs from before NMEA 2.3 (no mode field),
+/// which Magellan and SiRF receivers send. Fields: latitude, N/S, longitude, E/W, time,
+/// status, mode (2.3). Valid, as gpsd reads it, when the status is `A`, the mode (if any) is
+/// not `N` and there is a position.
+fn gll(fields: &str) -> Option<Fact> {
+    let f = Fields::at_least(fields, 6)?;
+    let field = |i: usize| f.get(i);
+    let lat_lon = lat_lon([field(0), field(1), field(2), field(3)])?;
+    let time = time_field(field(4))?;
+    let status_valid = status(field(5))?;
+    Some(Fact::Gll { time, valid: status_valid && field(6) != "N" && lat_lon.is_some() })
 }
 
 /// GNS, read here rather than by the `nmea` crate, which takes at most two mode characters
@@ -325,17 +443,8 @@ fn gns(fields: &str) -> Option<Fact> {
     if !mode.bytes().all(|b| b.is_ascii_uppercase()) || mode.len() > 6 {
         return None;
     }
-    let number = |i: usize| -> Option<Option<f32>> {
-        match field(i) {
-            "" => Some(None),
-            v => v.parse::<f32>().ok().filter(|v| v.is_finite()).map(Some),
-        }
-    };
-    let satellites_used = match field(6) {
-        "" => None,
-        n => Some(n.parse::<u32>().ok()?),
-    };
-    let (hdop, altitude) = (number(7)?, number(8)?);
+    let satellites_used = count(field(6))?;
+    let (hdop, altitude) = (dop(field(7))?, number(field(8))?);
     // The navigational status (NMEA 4.1: S safe, C caution, U unsafe, V not valid for
     // navigation) speaks of the position's integrity, not of the time; gpsd does not take it
     // as a loss of fix either.
@@ -459,7 +568,7 @@ mod tests {
         assert_eq!(
             fact,
             Fact::Gsa {
-                mode: FixMode::ThreeD,
+                mode: Some(FixMode::ThreeD),
                 used: 10,
                 prns: vec![20, 16, 9, 3, 7, 10, 23, 19, 27, 30],
                 system: Some(Constellation::Gps),
@@ -491,6 +600,99 @@ mod tests {
         let Fact::Zda { date, time } = one("$GPZDA,202640.000,13,04,2015,,*54\r\n") else { panic!() };
         assert_eq!(date, NaiveDate::from_ymd_opt(2015, 4, 13));
         assert_eq!(time, Some(TimeOfDay::from_hms_milli(20, 26, 40, 0)));
+    }
+
+    fn with_checksum(body: &str) -> String {
+        let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+        format!("${body}*{sum:02X}\r\n")
+    }
+
+    #[test]
+    fn gll_before_nmea_2_3_and_with_odd_statuses_is_read() {
+        // Magellan eXplorist 210: no mode field.
+        let fact = one(&with_checksum("GPGLL,5313.2228,N,00634.4228,E,200620.303,A"));
+        assert_eq!(fact, Fact::Gll { time: Some(TimeOfDay::from_hms_milli(20, 6, 20, 303)), valid: true });
+        // eXplorist 110 puts `N` in the status; a mode of `N` or no position is no fix either.
+        for body in [
+            "GPGLL,3728.0549,N,12213.8639,W,014413.076,N,V",
+            "GPGLL,3728.0549,N,12213.8639,W,014413.076,A,N",
+            "GPGLL,,,,,014413.076,A,A",
+        ] {
+            assert!(matches!(one(&with_checksum(body)), Fact::Gll { valid: false, .. }), "{body}");
+        }
+    }
+
+    #[test]
+    fn gsa_with_empty_or_odd_trailing_fields_is_read() {
+        // Oncore, PolaRx2: no VDOP. SiRF TriG: a fractional "system ID". Blumax: nothing.
+        let Fact::Gsa { mode, used, pdop, vdop, .. } =
+            one(&with_checksum("GPGSA,A,2,02,04,27,,,,,,,,,,,5.3,"))
+        else {
+            panic!()
+        };
+        assert_eq!((mode, used, pdop, vdop), (Some(FixMode::TwoD), 3, None, None));
+        let Fact::Gsa { system, hdop, .. } =
+            one(&with_checksum("BDGSA,A,3,02,03,04,,,,,,,,,,2.1,1.1,1.8,1.2"))
+        else {
+            panic!()
+        };
+        assert_eq!((system, hdop), (Some(Constellation::Beidou), Some(1.1)));
+        let Fact::Gsa { system, .. } = one(&with_checksum("GNGSA,A,3,65,66,,,,,,,,,,,1.6,0.9,1.3,2")) else {
+            panic!()
+        };
+        assert_eq!(system, Some(Constellation::Glonass));
+        // Antaris's `E` (dead reckoning) states no mode; placeholder DOPs are no DOPs.
+        let Fact::Gsa { mode, pdop, .. } = one(&with_checksum("GPGSA,A,E,,,,,,,,,,,,,99.99,99.99,99.99"))
+        else {
+            panic!()
+        };
+        assert_eq!((mode, pdop), (None, None));
+    }
+
+    #[test]
+    fn gsv_pages_without_satellites_or_with_a_signal_id_are_read() {
+        let Fact::Gsv { in_view, signals, .. } = one(&with_checksum("GPGSV,1,1,00")) else { panic!() };
+        assert_eq!((in_view, signals.len()), (0, 0));
+        // NMEA 4.10 signal ID after the last group; `00` SNR is not tracked.
+        let Fact::Gsv { signals, .. } = one(&with_checksum("GPGSV,3,3,11,24,,,,39,,,34,46,,,00,1")) else {
+            panic!()
+        };
+        assert_eq!(
+            signals.iter().map(|s| (s.prn, s.snr)).collect::<Vec<_>>(),
+            [(24, None), (39, Some(34.0)), (46, None)]
+        );
+    }
+
+    #[test]
+    fn zda_with_a_signed_zone_and_gga_with_no_quality_are_read() {
+        let Fact::Zda { date, .. } = one(&with_checksum("GPZDA,005947.00,08,07,2010,+00,00")) else {
+            panic!()
+        };
+        assert_eq!(date, NaiveDate::from_ymd_opt(2010, 7, 8));
+        // MyGuide 3100: an empty quality; the position decides, as for gpsd.
+        let fact = one(&with_checksum("GPGGA,105025.80,5612.9999,N,00306.7096,W,,2,60.000,160.002,M,,M,,"));
+        assert!(
+            matches!(fact, Fact::Fix { valid: true, satellites_used: Some(2), hdop: Some(60.0), .. }),
+            "{fact:?}"
+        );
+        // Estimated (6) and simulator (8) are not fixes to serve time from.
+        for q in ["6", "8"] {
+            let body = format!("GPGGA,105025.80,5612.9999,N,00306.7096,W,{q},08,1.0,160.0,M,,M,,");
+            assert!(matches!(one(&with_checksum(&body)), Fact::Fix { valid: false, .. }), "{q}");
+        }
+    }
+
+    #[test]
+    fn a_position_off_the_earth_is_no_position_but_the_time_still_counts() {
+        // TN200 without a fix: 360° N, 720° E.
+        let fact = one(&with_checksum("GPRMC,000416.984,V,36000.0000,N,72000.0000,E,0.000000,,260120,,"));
+        let Fact::Rmc { time, position, valid, .. } = fact else { panic!("{fact:?}") };
+        assert_eq!((time, position, valid), (Some(TimeOfDay::from_hms_milli(0, 4, 16, 984)), None, false));
+        // But a hemisphere that is not one is malformed.
+        assert_eq!(
+            facts(&with_checksum("GPGLL,5313.2228,X,00634.4228,E,200620.303,A")),
+            vec![Err(DecodeError { kind: "GLL" })]
+        );
     }
 
     #[test]

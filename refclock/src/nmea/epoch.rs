@@ -101,6 +101,8 @@ struct OpenEpoch {
     fix_position: bool,
     gll_valid: Option<bool>,
     gsa_mode: Option<FixMode>,
+    /// A GSA of this epoch arrived: its count replaces the one carried from before.
+    gsa_seen: bool,
     gsa_used: u32,
     /// The satellites the GSAs listed as used, with their constellation when it is known.
     gsa_prns: Vec<(Option<Constellation>, u32)>,
@@ -110,7 +112,24 @@ struct OpenEpoch {
     pdop: Option<f32>,
     vdop: Option<f32>,
     position: Option<Position>,
+    /// The fix mode as the sentences so far set it, in the order they came (see `fold_mode`).
+    mode: Option<FixMode>,
     labelled: bool,
+}
+
+/// What gpsd keeps from one epoch to the next and judges a fix mode by: whether an altitude
+/// is known, how many satellites the last GSA listed, and the last epoch's mode.
+#[derive(Clone, Copy, Debug)]
+struct Carried {
+    altitude: bool,
+    used: u32,
+    mode: FixMode,
+}
+
+impl Default for Carried {
+    fn default() -> Carried {
+        Carried { altitude: false, used: 0, mode: FixMode::NoFix }
+    }
 }
 
 impl OpenEpoch {
@@ -118,49 +137,93 @@ impl OpenEpoch {
         self.rmc_valid.or(self.fix_valid).or(self.gll_valid).unwrap_or(false)
     }
 
-    /// The fix mode, derived as gpsd derives it:
-    /// - a GGA or GNS that is valid and has a position is 2D, and 3D with an altitude and at
-    ///   least 4 satellites; with fewer than 3 satellites, or no position, it is no fix;
-    /// - without one, a valid RMC or GLL is 3D when more than 3 satellites are used (GSA) or
-    ///   the epoch before had an altitude, and 2D otherwise;
-    /// - a GSA states the mode outright, but (as gpsd reports it) does not lower a 3D that a
-    ///   GGA/GNS with altitude and satellites established in the same epoch, since some
-    ///   receivers keep sending "2D" in GSA with 7 satellites and an altitude; a GSA saying
-    ///   "no fix" is believed.
-    ///
-    /// An RMC that says invalid overrides all of it: the receiver is telling us not to use
-    /// the epoch.
-    /// `altitude_carried`: the epoch before was a fix with an altitude. gpsd keeps the last
-    /// altitude, so an epoch of RMC or GLL alone that follows one is 3D to it.
-    fn mode(&self, altitude_carried: bool) -> FixMode {
-        let from_fix = self.fix_valid.map(|valid| match (valid, self.fix_position) {
-            (false, _) | (true, false) => FixMode::NoFix,
-            _ if self.fix_used.is_some_and(|n| n < 3) => FixMode::NoFix,
-            _ if self.fix_altitude => FixMode::ThreeD,
-            _ => FixMode::TwoD,
-        });
-        let from_validity = (self.rmc_valid.or(self.gll_valid) == Some(true)).then(|| {
-            if self.gsa_used > 3 || self.fix_used.is_some_and(|n| n > 3) || altitude_carried {
-                FixMode::ThreeD
-            } else {
-                FixMode::TwoD
-            }
-        });
-        let mode = match (self.gsa_mode, from_fix) {
-            (Some(FixMode::NoFix), _) => FixMode::NoFix,
-            (Some(gsa), Some(fix)) => gsa.max(fix),
-            (Some(gsa), None) => gsa,
-            (None, Some(fix)) => fix,
-            (None, None) => from_validity.unwrap_or(FixMode::NoFix),
-        };
+    /// The epoch's fix mode. An RMC that says invalid overrides everything: the receiver is
+    /// telling us not to use the epoch, whatever a GGA in it says.
+    fn final_mode(&self) -> FixMode {
         if self.rmc_valid == Some(false) {
             FixMode::NoFix
         } else {
-            mode
+            self.mode.unwrap_or(FixMode::NoFix)
         }
     }
 
-    fn merge(&mut self, fact: Fact) {
+    /// Satellites used as gpsd counts them: this epoch's GSAs, or the last epoch's.
+    fn used(&self, carried: &Carried) -> u32 {
+        if self.gsa_seen {
+            self.gsa_used
+        } else {
+            carried.used
+        }
+    }
+
+    /// The fix mode after `fact`, derived as gpsd derives it: each sentence that speaks of the
+    /// fix sets the mode by its own rule, in the order the receiver sent them, so the last
+    /// one of the epoch decides. The rules, from gpsd's NMEA driver:
+    /// - GGA or GNS: no position, or fewer than 3 satellites: no fix; an altitude with 4 or
+    ///   more satellites (or an empty count): 3D; otherwise 2D. Unlike gpsd, a quality of 0
+    ///   (or 6–8) is no fix: the receiver says so;
+    /// - GSA: the mode it states (the highest of the epoch's GSAs, one per constellation);
+    /// - RMC or GLL that is valid: 3D when an altitude is known (from this epoch's GGA or an
+    ///   earlier fix) or more than 3 satellites are used; otherwise an RMC is 2D (3D when
+    ///   the epoch before was) and a GLL leaves a 2D or 3D as it is;
+    /// - RMC or GLL that is not valid: no fix;
+    /// - and a 3D is not lowered to 2D while an altitude from an earlier epoch is known.
+    fn fold_mode(&mut self, fact: &Fact, carried: &Carried) {
+        let altitude = carried.altitude || self.fix_altitude;
+        let rich = altitude || self.used(carried) > 3;
+        let before = self.mode.unwrap_or(carried.mode);
+        let after = match fact {
+            Fact::Rmc { valid: false, .. } | Fact::Gll { valid: false, .. } => Some(FixMode::NoFix),
+            Fact::Rmc { .. } if rich => Some(FixMode::ThreeD),
+            Fact::Rmc { position, .. } => Some(match (position, carried.mode) {
+                (None, _) => FixMode::NoFix,
+                (Some(_), FixMode::ThreeD) => FixMode::ThreeD,
+                (Some(_), _) => FixMode::TwoD,
+            }),
+            Fact::Gll { .. } if rich => Some(FixMode::ThreeD),
+            Fact::Gll { .. } => match self.mode {
+                Some(mode @ (FixMode::TwoD | FixMode::ThreeD)) if carried.altitude => Some(mode),
+                _ => Some(FixMode::TwoD),
+            },
+            Fact::Fix { valid, satellites_used, position, .. } => Some(match (valid, position) {
+                (false, _) | (true, None) => FixMode::NoFix,
+                _ if satellites_used.is_some_and(|n| n < 3) => FixMode::NoFix,
+                (true, Some(p)) if p.altitude.is_some() && satellites_used.is_none_or(|n| n >= 4) => {
+                    FixMode::ThreeD
+                }
+                _ => FixMode::TwoD,
+            }),
+            Fact::Gsa { .. } => self.gsa_mode.or(self.mode),
+            _ => self.mode,
+        };
+        // gpsd does not lower a 3D to 2D while an earlier epoch's altitude is known: receivers
+        // that keep sending "2D" in GSA beside a GGA with 7 satellites and an altitude.
+        self.mode = match after {
+            Some(FixMode::TwoD) if before == FixMode::ThreeD && altitude => Some(FixMode::ThreeD),
+            other => other,
+        };
+    }
+
+    fn merge(&mut self, fact: Fact, carried: &Carried) {
+        self.record(&fact);
+        self.fold_mode(&fact, carried);
+        self.take(fact);
+    }
+
+    /// What a fact says about the fix, before the mode is folded.
+    fn record(&mut self, fact: &Fact) {
+        match fact {
+            Fact::Fix { position, .. } => self.fix_altitude = position.is_some_and(|p| p.altitude.is_some()),
+            Fact::Gsa { mode, used, .. } => {
+                self.gsa_mode = self.gsa_mode.max(*mode);
+                self.gsa_used += used;
+                self.gsa_seen = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn take(&mut self, fact: Fact) {
         match fact {
             Fact::Rmc { date, valid, position, .. } => {
                 self.stated_date = self.stated_date.or(date);
@@ -169,7 +232,6 @@ impl OpenEpoch {
             }
             Fact::Fix { valid, satellites_used, hdop, position, .. } => {
                 self.fix_valid = Some(valid);
-                self.fix_altitude = position.is_some_and(|p| p.altitude.is_some());
                 self.fix_position = position.is_some();
                 self.fix_used = satellites_used.or(self.fix_used);
                 self.hdop = hdop.or(self.hdop);
@@ -178,9 +240,7 @@ impl OpenEpoch {
             }
             Fact::Zda { date, .. } => self.stated_date = date.or(self.stated_date),
             Fact::Gll { valid, .. } => self.gll_valid = Some(valid),
-            Fact::Gsa { mode, used, prns, system, pdop, hdop, vdop } => {
-                self.gsa_mode = self.gsa_mode.max(Some(mode));
-                self.gsa_used += used;
+            Fact::Gsa { prns, system, pdop, hdop, vdop, .. } => {
                 self.gsa_prns.extend(prns.into_iter().map(|prn| (system, prn)));
                 self.gsa_prns.truncate(MAX_SIGNALS);
                 self.pdop = pdop.or(self.pdop);
@@ -231,8 +291,10 @@ pub struct EpochAssembler {
     open: Option<OpenEpoch>,
     /// The last stated date and the time of day it went with, to date epochs that state none.
     last_date: Option<(NaiveDate, TimeOfDay)>,
-    /// The last closed epoch was a fix with an altitude (see `OpenEpoch::mode`).
-    altitude_carried: bool,
+    /// What the epochs before leave for judging this one's mode (see `OpenEpoch::fold_mode`).
+    carried: Carried,
+    /// The constellation of the last GSA before the first timed sentence.
+    pre_epoch_gsa: Option<Constellation>,
     counts: LabelCounts,
 }
 
@@ -256,8 +318,18 @@ impl EpochAssembler {
             }
             self.open.get_or_insert_with(|| OpenEpoch { time, ..Default::default() });
         }
-        let Some(open) = self.open.as_mut() else { return step };
-        open.merge(fact);
+        let Some(open) = self.open.as_mut() else {
+            // A GSA before the first timed sentence (SiRF sends one first) still tells gpsd,
+            // and us, how many satellites the next epoch's fix uses.
+            // GSAs of several constellations add up; one constellation's again replaces it.
+            if let Fact::Gsa { used, system, .. } = fact {
+                let again = system.is_some() && system == self.pre_epoch_gsa;
+                self.carried.used = if again { used } else { self.carried.used.saturating_add(used) };
+                self.pre_epoch_gsa = system;
+            }
+            return step;
+        };
+        open.merge(fact, &self.carried);
         open.signals.truncate(MAX_SIGNALS);
         if !open.labelled {
             step.label = self.try_label();
@@ -278,8 +350,12 @@ impl EpochAssembler {
         if let Some(date) = open.stated_date {
             self.last_date = Some((date, open.time));
         }
-        let mode = open.mode(self.altitude_carried);
-        self.altitude_carried = mode != FixMode::NoFix && (open.fix_altitude || self.altitude_carried);
+        let mode = open.final_mode();
+        self.carried = Carried {
+            altitude: mode != FixMode::NoFix && (open.fix_altitude || self.carried.altitude),
+            used: open.used(&self.carried),
+            mode,
+        };
         Some(Epoch {
             time_of_day: open.time,
             date,
@@ -317,10 +393,7 @@ impl EpochAssembler {
         open.labelled = true;
         self.counts.labelled += 1;
         let midnight = date.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
-        Some(Label {
-            utc_second: midnight + i64::from(open.time.millis() / 1000),
-            mode: open.mode(self.altitude_carried),
-        })
+        Some(Label { utc_second: midnight + i64::from(open.time.millis() / 1000), mode: open.final_mode() })
     }
 
     fn count_unlabelled(&mut self, open: &OpenEpoch) {
@@ -422,6 +495,50 @@ mod tests {
         let (_, epochs, _) =
             run(&[FIX_1, GGA_1, FIX_2, "GPRMC,120003.00,A,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,A"]);
         assert_eq!(epochs[1].mode, FixMode::ThreeD);
+    }
+
+    #[test]
+    fn the_last_sentence_of_the_epoch_sets_the_mode() {
+        // A Garmin Foretrex: a GGA with no satellite count worth the name (0) and a GSA saying
+        // 2D, then a GLL; gpsd's GLL rule makes it 3D because an altitude is known.
+        let gga_0 = "GPGGA,120001.00,4404.1306,N,12118.8515,W,2,00,2.5,-9.1,M,43.9,M,,";
+        let gsa_2d = "GPGSA,A,2,,,,,,,,,,,,,2.7,2.5,1.0";
+        let gll = "GPGLL,4404.1306,N,12118.8515,W,120001.00,A,D";
+        assert_eq!(mode_of(&[FIX_1, gga_0, gsa_2d]), FixMode::TwoD);
+        assert_eq!(mode_of(&[FIX_1, gga_0, gsa_2d, gll]), FixMode::ThreeD);
+        // A GLL with no altitude known anywhere keeps to 2D.
+        assert_eq!(mode_of(&[FIX_1, "GPGLL,4404.1306,N,12118.8515,W,120001.00,A,A"]), FixMode::TwoD);
+    }
+
+    #[test]
+    fn three_satellites_with_an_altitude_are_2d_until_the_next_epoch() {
+        // gpsd's GGA wants 4 satellites for 3D; the next epoch's RMC then finds the altitude.
+        let gga_3 = "GPGGA,120001.00,4404.1306,N,12118.8515,W,1,03,4.1,063.76,M,22.4,M,,";
+        let (_, epochs, _) =
+            run(&[FIX_1, gga_3, FIX_2, "GPRMC,120003.00,A,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,A"]);
+        assert_eq!(epochs[0].mode, FixMode::TwoD);
+        assert_eq!(epochs[1].mode, FixMode::ThreeD);
+    }
+
+    #[test]
+    fn satellites_used_carry_into_epochs_without_a_gsa() {
+        // SiRF sends its GSA before the first RMC, and some receivers send a GSA only every
+        // other epoch: the count still stands, as it does for gpsd.
+        assert_eq!(mode_of(&[GSA, FIX_1]), FixMode::ThreeD);
+        let (_, epochs, _) =
+            run(&[FIX_1, GSA, FIX_2, "GPRMC,120003.00,A,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,A"]);
+        assert_eq!(epochs[1].mode, FixMode::ThreeD);
+        // Two constellations' GSAs before the first epoch add up (2 + 2 > 3).
+        let gp = "GNGSA,A,3,03,19,,,,,,,,,,,2.75,2.56,1.00";
+        let gl = "GNGSA,A,3,88,87,,,,,,,,,,,2.75,2.56,1.00";
+        assert_eq!(mode_of(&[gp, gl, FIX_1]), FixMode::ThreeD);
+        assert_eq!(mode_of(&[gp, FIX_1]), FixMode::TwoD);
+    }
+
+    #[test]
+    fn an_invalid_rmc_is_no_fix_whatever_follows() {
+        let invalid = "GPRMC,120001.00,V,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,N";
+        assert_eq!(mode_of(&[invalid, GGA_1, GSA]), FixMode::NoFix);
     }
 
     #[test]
