@@ -287,6 +287,7 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
             labels_refused: 0,
             labels_refused_by_network: 0,
             second_changes_refused: 0,
+            antenna: None,
         };
     };
     let epoch = s.last_epoch.as_ref();
@@ -334,6 +335,7 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
         labels_refused: s.pairing.refused_jumps,
         labels_refused_by_network: s.pairing.refused_by_network,
         second_changes_refused: s.pairing.unadopted_changes,
+        antenna: epoch.and_then(|e| e.antenna).map(|a| a.name().to_owned()),
     }
 }
 

@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use crate::nmea::calendar::DateWindow;
-use crate::nmea::decode::{Constellation, FixMode, Position, Signal, TimeOfDay};
+use crate::nmea::decode::{Antenna, Constellation, FixMode, Position, Signal, TimeOfDay};
 use crate::nmea::epoch::{Epoch, Label, LabelCounts};
 use crate::pairing::LocalNanos;
 
@@ -136,6 +136,12 @@ impl GpsdStream {
             pdop: None,
             vdop: None,
             position,
+            // gpsd writes `ant` only when the antenna is not fine (2 open, 3 short).
+            antenna: match r.get("ant").and_then(Value::as_u64) {
+                Some(2) => Some(Antenna::Open),
+                Some(3) => Some(Antenna::Short),
+                _ => None,
+            },
         }));
         let Some(midnight) = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()) else { return true };
         let second = midnight + i64::from(time_of_day.millis() / 1000);
@@ -250,6 +256,13 @@ mod tests {
         assert_eq!(epoch.signals[1].snr, None, "ss 0: not tracked");
         assert_eq!(epoch.position.and_then(|p| p.altitude), Some(45.2));
         assert_eq!(counts.labels.labelled, 1);
+        assert_eq!(epoch.antenna, None, "no `ant`: gpsd has nothing to complain of, or no way to know");
+        let open = TPV.replace(r#""mode":3,"#, r#""mode":3,"ant":2,"#);
+        let (out, _) = events(&format!("{open}\n"));
+        let Some(GpsdEvent::Epoch(epoch)) = out.iter().find(|e| matches!(e, GpsdEvent::Epoch(_))) else {
+            panic!()
+        };
+        assert_eq!(epoch.antenna, Some(Antenna::Open));
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub fn epoch_json(epoch: &Epoch) -> Value {
             line.insert("alt".into(), json!(as_printed(alt)));
         }
     }
+    if let Some(antenna) = epoch.antenna {
+        line.insert("antenna".into(), json!(antenna.name()));
+    }
     Value::Object(line)
 }
 

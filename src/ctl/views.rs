@@ -166,6 +166,9 @@ pub fn gnss(s: &StatusSnapshot) -> String {
     }
     let _ = writeln!(out, "{:<20}: {}{}", "Fix", g.fix_mode, if g.fix_valid { "" } else { " (not valid)" });
     let _ = writeln!(out, "{:<20}: {}", "GNSS time", g.time.as_deref().unwrap_or("unknown"));
+    if let Some(antenna) = g.antenna_text() {
+        let _ = writeln!(out, "{:<20}: {antenna}", "Antenna");
+    }
     let used = g.satellites_used.map_or("?".to_owned(), |n| n.to_string());
     let _ = writeln!(out, "{:<20}: {used} used / {} in view", "Satellites", g.satellites_in_view);
     let _ = writeln!(out, "{:<20}: {}", "HDOP", g.hdop.map_or("-".to_owned(), |h| format!("{h:.1}")));

@@ -97,6 +97,7 @@ struct Seen {
     reachable: Vec<(String, bool)>,
     certificate_not_after: Option<i64>,
     nmea_delay_ms: Option<i64>,
+    antenna: Option<String>,
     /// When the state last left LOCKED, to say how long it was away.
     left_locked_ms: Option<i64>,
 }
@@ -152,6 +153,7 @@ impl EventDetector {
                 .and_then(|n| n.certificate.as_ref())
                 .map(|c| c.not_after_unix),
             nmea_delay_ms: gnss.map(|g| g.nmea_delay_ms),
+            antenna: gnss.and_then(|g| g.antenna.clone()),
             left_locked_ms: None,
         };
         let reason = || s.state_reason.clone().unwrap_or_default();
@@ -215,6 +217,15 @@ impl EventDetector {
                 let used =
                     gnss.and_then(|g| g.satellites_used).map_or(String::new(), |n| format!(", {n} used"));
                 say(EventLevel::Info, format!("{what} ({}{used})", gnss.map_or("", |g| g.fix_mode.as_str())));
+            }
+        }
+        if current.antenna != before.antenna {
+            match (gnss.and_then(|g| g.antenna_text()), current.antenna.as_deref()) {
+                (Some(text), Some("open" | "short")) => say(EventLevel::Error, format!("antenna: {text}")),
+                (Some(text), _) if before.antenna.is_some() => {
+                    say(EventLevel::Info, format!("antenna: {text}"))
+                }
+                _ => {}
             }
         }
         if let (Some(was), Some(is)) = (&before.pps, &current.pps) {
@@ -472,6 +483,23 @@ mod tests {
                 "info: PPS: pulses arrive again"
             ]
         );
+    }
+
+    #[test]
+    fn an_antenna_fault_is_an_error_and_its_repair_is_news() {
+        let mut d = EventDetector::default();
+        d.observe(&at(T0));
+        let mut s = at(1_800_000_001_000);
+        s.gnss.as_mut().unwrap().antenna = Some("open".into());
+        assert_eq!(
+            messages(&d.observe(&s)),
+            ["error: antenna: open circuit: the antenna or its cable is disconnected"]
+        );
+        s.generated_unix_ms += 1000;
+        assert!(d.observe(&s).is_empty(), "said once");
+        s.gnss.as_mut().unwrap().antenna = Some("ok".into());
+        s.generated_unix_ms += 1000;
+        assert_eq!(messages(&d.observe(&s)), ["info: antenna: ok"]);
     }
 
     #[test]

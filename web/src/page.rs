@@ -72,6 +72,9 @@ pub fn render(s: &StatusSnapshot) -> String {
             if let Some(t) = &g.time {
                 rows.insert(1, ("GNSS time", t.clone()));
             }
+            if let Some(antenna) = g.antenna_text() {
+                rows.insert(2, ("Antenna", antenna));
+            }
             if let Some(warning) = &g.pairing_warning {
                 rows.push(("Pairing", warning.clone()));
             }
@@ -406,6 +409,20 @@ mod page_tests {
         lost.history.clear();
         let html = super::render(&lost);
         assert!(html.contains("none configured") && html.contains("Nothing to plot yet"));
+    }
+
+    #[test]
+    fn the_antenna_is_shown_when_the_receiver_reports_it_with_what_to_do() {
+        let mut s = example();
+        assert!(super::render(&s).contains("Antenna"));
+        if let Some(g) = s.gnss.as_mut() {
+            g.antenna = Some("short".into());
+        }
+        assert!(super::render(&s).contains("short circuit: check the antenna cable"));
+        if let Some(g) = s.gnss.as_mut() {
+            g.antenna = None;
+        }
+        assert!(!super::render(&s).contains("Antenna"));
     }
 
     #[test]

@@ -210,6 +210,10 @@ pub struct GnssView {
     pub labels_refused_by_network: u64,
     #[serde(default)]
     pub second_changes_refused: u64,
+    /// `ok`, `open` or `short` as the receiver last reported its antenna; absent if it never
+    /// did (many receivers cannot tell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub antenna: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -302,6 +306,15 @@ impl GnssView {
             (true, _) => "yes".into(),
             (false, _) => "no".into(),
         }
+    }
+
+    /// The antenna in words, with what to do when it is not fine.
+    pub fn antenna_text(&self) -> Option<String> {
+        Some(match self.antenna.as_deref()? {
+            "open" => "open circuit: the antenna or its cable is disconnected".into(),
+            "short" => "short circuit: check the antenna cable".into(),
+            other => other.to_owned(),
+        })
     }
 }
 
@@ -406,6 +419,7 @@ pub fn example() -> StatusSnapshot {
             labels_refused: 0,
             labels_refused_by_network: 0,
             second_changes_refused: 0,
+            antenna: Some("ok".into()),
         }),
         ntp: NtpView {
             received: 1000,

@@ -85,6 +85,26 @@ pub enum FixMode {
     ThreeD = 3,
 }
 
+/// The antenna as the receiver reports it: u-blox and MediaTek/Quectel in `TXT`
+/// (`ANTSTATUS=OPEN`, `ANTENNA SHORT`), ST Teseo in `$PSTMANTENNASTATUS`. Timing needs the
+/// sky: an open or shorted antenna explains a lost fix before anything else does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Antenna {
+    Ok,
+    Open,
+    Short,
+}
+
+impl Antenna {
+    pub fn name(self) -> &'static str {
+        match self {
+            Antenna::Ok => "ok",
+            Antenna::Open => "open",
+            Antenna::Short => "short",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Position {
     pub latitude: f64,
@@ -155,6 +175,8 @@ pub enum Fact {
         in_view: u16,
         signals: Vec<Signal>,
     },
+    /// TXT or a proprietary status sentence naming the antenna's state.
+    Antenna(Antenna),
     Other,
 }
 
@@ -184,7 +206,13 @@ pub struct DecodeError {
 /// Decodes one framed sentence. Proprietary sentences and sentences we have no use for are
 /// `Other`.
 pub fn decode(sentence: &Sentence<'_>) -> Result<Fact, DecodeError> {
+    if sentence.address == "PSTMANTENNASTATUS" {
+        return Ok(st_antenna(sentence.fields).map_or(Fact::Other, Fact::Antenna));
+    }
     let (Some(talker), Some(kind)) = (sentence.talker(), sentence.kind()) else { return Ok(Fact::Other) };
+    if kind == "TXT" {
+        return Ok(txt_antenna(sentence.fields).map_or(Fact::Other, Fact::Antenna));
+    }
     // Any talker may carry the time: integrated navigation systems send `IN`, some receivers
     // `II`; gpsd reads them all. Satellites of an unknown talker count as `mixed`.
     let constellation = Constellation::from_talker(talker).unwrap_or(Constellation::Mixed);
@@ -380,6 +408,30 @@ fn gsv(fields: &str, constellation: Constellation) -> Option<Fact> {
         in_view: u16::try_from(in_view).unwrap_or(u16::MAX),
         signals,
     })
+}
+
+/// The antenna in a TXT's text (fields: total, number, severity, text). u-blox writes
+/// `ANTSTATUS=OK|OPEN|SHORT` (and `INIT`, `DONTKNOW`: nothing known), MediaTek and Quectel
+/// `ANTENNA OK|OPEN|SHORT(ED)`. Any other text says nothing about it.
+fn txt_antenna(fields: &str) -> Option<Antenna> {
+    let text = fields.splitn(4, ',').nth(3)?.trim().to_ascii_uppercase();
+    let state = text.strip_prefix("ANTSTATUS=").or_else(|| text.strip_prefix("ANTENNA "))?;
+    match state.trim() {
+        "OK" => Some(Antenna::Ok),
+        "OPEN" => Some(Antenna::Open),
+        "SHORT" | "SHORTED" => Some(Antenna::Short),
+        _ => None,
+    }
+}
+
+/// ST's `$PSTMANTENNASTATUS,<status>,<mode>,<path>,<power>`: status 0 normal, 1 open, 2 short.
+fn st_antenna(fields: &str) -> Option<Antenna> {
+    match fields.split(',').next()? {
+        "0" => Some(Antenna::Ok),
+        "1" => Some(Antenna::Open),
+        "2" => Some(Antenna::Short),
+        _ => None,
+    }
 }
 
 /// A status field: `A` is valid. NMEA defines only `V` besides, but receivers send other
@@ -693,6 +745,23 @@ mod tests {
             facts(&with_checksum("GPGLL,5313.2228,X,00634.4228,E,200620.303,A")),
             vec![Err(DecodeError { kind: "GLL" })]
         );
+    }
+
+    #[test]
+    fn the_antenna_state_comes_from_txt_and_st_status_sentences() {
+        for (body, antenna) in [
+            ("GPTXT,01,01,02,ANTSTATUS=OK", Antenna::Ok),
+            ("GPTXT,01,01,02,ANTSTATUS=OPEN", Antenna::Open),
+            ("GNTXT,01,01,01,ANTENNA SHORT", Antenna::Short),
+            ("GPTXT,01,01,01,ANTENNA OK", Antenna::Ok),
+            ("PSTMANTENNASTATUS,1,0,0,0", Antenna::Open),
+        ] {
+            assert_eq!(one(&with_checksum(body)), Fact::Antenna(antenna), "{body}");
+        }
+        for body in ["GPTXT,01,01,02,ANTSTATUS=INIT", "GPTXT,01,01,02,u-blox ag - www.u-blox.com", "GPTXT,01"]
+        {
+            assert_eq!(one(&with_checksum(body)), Fact::Other, "{body}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use chrono::{Days, NaiveDate};
 
 use super::calendar::{DateRefusal, DateWindow};
-use super::decode::{Constellation, Fact, FixMode, Position, Signal, TimeOfDay};
+use super::decode::{Antenna, Constellation, Fact, FixMode, Position, Signal, TimeOfDay};
 
 /// Everything the receiver said about one instant.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +34,9 @@ pub struct Epoch {
     pub pdop: Option<f32>,
     pub vdop: Option<f32>,
     pub position: Option<Position>,
+    /// The antenna's state as the receiver last reported it (receivers say it at start-up
+    /// and on change, not every epoch); `None` if it never did.
+    pub antenna: Option<Antenna>,
 }
 
 impl Epoch {
@@ -252,7 +255,7 @@ impl OpenEpoch {
                     self.add_signal(signal);
                 }
             }
-            Fact::Other => {}
+            Fact::Antenna(_) | Fact::Other => {}
         }
     }
 
@@ -295,6 +298,8 @@ pub struct EpochAssembler {
     carried: Carried,
     /// The constellation of the last GSA before the first timed sentence.
     pre_epoch_gsa: Option<Constellation>,
+    /// The last antenna state reported, kept until the receiver reports another.
+    antenna: Option<Antenna>,
     counts: LabelCounts,
 }
 
@@ -317,6 +322,10 @@ impl EpochAssembler {
                 step.closed = self.finish();
             }
             self.open.get_or_insert_with(|| OpenEpoch { time, ..Default::default() });
+        }
+        if let Fact::Antenna(antenna) = fact {
+            self.antenna = Some(antenna);
+            return step;
         }
         let Some(open) = self.open.as_mut() else {
             // A GSA before the first timed sentence (SiRF sends one first) still tells gpsd,
@@ -368,6 +377,7 @@ impl EpochAssembler {
             pdop: open.pdop,
             vdop: open.vdop,
             position: open.position,
+            antenna: self.antenna,
             signals: marked_used(open.signals, &open.gsa_prns),
         })
     }
@@ -539,6 +549,20 @@ mod tests {
     fn an_invalid_rmc_is_no_fix_whatever_follows() {
         let invalid = "GPRMC,120001.00,V,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,N";
         assert_eq!(mode_of(&[invalid, GGA_1, GSA]), FixMode::NoFix);
+    }
+
+    #[test]
+    fn the_antenna_state_stands_until_the_receiver_reports_another() {
+        let (_, epochs, _) = run(&[
+            "GPTXT,01,01,02,ANTSTATUS=OK",
+            FIX_1,
+            FIX_2,
+            "GPTXT,01,01,02,ANTSTATUS=OPEN",
+            "GPRMC,120003.00,V,,,,,,,211126,,,N",
+        ]);
+        let states: Vec<_> = epochs.iter().map(|e| e.antenna).collect();
+        assert_eq!(states, [Some(Antenna::Ok), Some(Antenna::Open), Some(Antenna::Open)]);
+        assert_eq!(run(&[FIX_1]).1[0].antenna, None);
     }
 
     #[test]

@@ -10,6 +10,6 @@ pub mod framing;
 pub mod stream;
 
 pub use calendar::{DateRefusal, DateWindow};
-pub use decode::{Constellation, FixMode, TimeOfDay};
+pub use decode::{Antenna, Constellation, FixMode, TimeOfDay};
 pub use epoch::{Epoch, Label};
 pub use stream::{NmeaCounts, NmeaEvent, NmeaStream};

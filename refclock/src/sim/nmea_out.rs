@@ -64,6 +64,10 @@ pub fn sentences(report: &EpochReport) -> String {
     }
     let date = format!("{:02},{:02},{:04}", time.day(), time.month(), time.year());
     push(&mut out, &format!("GPZDA,{hms},{date},00,00"));
+    // u-blox receivers with antenna supervision report its state in a TXT now and then.
+    if time.second() % 10 == 0 {
+        push(&mut out, "GPTXT,01,01,02,ANTSTATUS=OK");
+    }
     out
 }
 
