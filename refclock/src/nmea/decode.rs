@@ -289,8 +289,11 @@ fn rmc(fields: &str) -> Option<Fact> {
     let time = time_field(field(0))?;
     let status_valid = status(field(1))?;
     let valid = status_valid && field(11) != "N";
-    let position = lat_lon([field(2), field(3), field(4), field(5)])?
-        .and_then(|(lat, lon)| position(Some(lat), Some(lon), None));
+    let position = lat_lon([field(2), field(3), field(4), field(5)])?.map(|(latitude, longitude)| Position {
+        latitude,
+        longitude,
+        altitude: None,
+    });
     Some(Fact::Rmc { time, date: rmc_date(field(8)), valid, position })
 }
 
@@ -301,13 +304,20 @@ fn rmc(fields: &str) -> Option<Fact> {
 /// 0 is none, and 6–8 (estimated, manual input, simulator) are not the sky's time.
 fn gga(fields: &str) -> Option<Fact> {
     let f = Fields::at_least(fields, 9)?;
+    fix(&f, |has_position| match f.get(5) {
+        "" => Some(has_position),
+        q => Some(matches!(q.parse::<u8>().ok()?, 1..=5)),
+    })
+}
+
+/// The fields GGA and GNS share: time, latitude, N/S, longitude, E/W, then (after the quality
+/// or mode in field 5, which `valid` reads given whether there is a position) satellites
+/// used, HDOP and altitude.
+fn fix(f: &Fields<'_>, valid: impl FnOnce(bool) -> Option<bool>) -> Option<Fact> {
     let field = |i: usize| f.get(i);
     let time = time_field(field(0))?;
     let lat_lon = lat_lon([field(1), field(2), field(3), field(4)])?;
-    let valid = match field(5) {
-        "" => lat_lon.is_some(),
-        q => matches!(q.parse::<u8>().ok()?, 1..=5),
-    };
+    let valid = valid(lat_lon.is_some())?;
     let satellites_used = count(field(6))?;
     let (hdop, altitude) = (dop(field(7))?, number(field(8))?);
     Some(Fact::Fix {
@@ -315,7 +325,7 @@ fn gga(fields: &str) -> Option<Fact> {
         valid,
         satellites_used,
         hdop,
-        position: lat_lon.and_then(|(lat, lon)| position(Some(lat), Some(lon), altitude)),
+        position: lat_lon.map(|(latitude, longitude)| Position { latitude, longitude, altitude }),
     })
 }
 
@@ -489,30 +499,14 @@ fn gll(fields: &str) -> Option<Fact> {
 /// separation, age of corrections, station, navigational status.
 fn gns(fields: &str) -> Option<Fact> {
     let f = Fields::at_least(fields, 6)?;
-    let field = |i: usize| f.get(i);
-    let time = time_field(field(0))?;
-    let mode = field(5);
+    let mode = f.get(5);
     if !mode.bytes().all(|b| b.is_ascii_uppercase()) || mode.len() > 6 {
         return None;
     }
-    let satellites_used = count(field(6))?;
-    let (hdop, altitude) = (dop(field(7))?, number(field(8))?);
     // The navigational status (NMEA 4.1: S safe, C caution, U unsafe, V not valid for
     // navigation) speaks of the position's integrity, not of the time; gpsd does not take it
     // as a loss of fix either.
-    let valid = !matches!(mode.chars().next(), None | Some('N'));
-    let lat_lon = lat_lon([field(1), field(2), field(3), field(4)])?;
-    Some(Fact::Fix {
-        time,
-        valid,
-        satellites_used,
-        hdop,
-        position: lat_lon.and_then(|(lat, lon)| position(Some(lat), Some(lon), altitude)),
-    })
-}
-
-fn position(latitude: Option<f64>, longitude: Option<f64>, altitude: Option<f32>) -> Option<Position> {
-    Some(Position { latitude: latitude?, longitude: longitude?, altitude })
+    fix(&f, |_| Some(!matches!(mode.chars().next(), None | Some('N'))))
 }
 
 /// RMC's `ddmmyy` date. The `nmea` crate puts years 00–82 in 2000–2082, so a receiver that lost

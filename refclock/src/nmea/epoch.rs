@@ -100,8 +100,6 @@ struct OpenEpoch {
     rmc_valid: Option<bool>,
     fix_valid: Option<bool>,
     fix_altitude: bool,
-    /// The GGA/GNS gave a latitude and longitude.
-    fix_position: bool,
     gll_valid: Option<bool>,
     gsa_mode: Option<FixMode>,
     /// A GSA of this epoch arrived: its count replaces the one carried from before.
@@ -235,7 +233,6 @@ impl OpenEpoch {
             }
             Fact::Fix { valid, satellites_used, hdop, position, .. } => {
                 self.fix_valid = Some(valid);
-                self.fix_position = position.is_some();
                 self.fix_used = satellites_used.or(self.fix_used);
                 self.hdop = hdop.or(self.hdop);
                 // GGA carries altitude, RMC does not: prefer the fuller position.
