@@ -298,7 +298,7 @@ fn answer_nts(
         }
     };
     let mut random = [0u8; RANDOM_BYTES_PER_RESPONSE];
-    if !(nts.random)(&mut random) {
+    if !(nts.random)(&mut random[..verified.random_len()]) {
         tracing::warn!("no randomness for an NTS response; not answering");
         return Verdict::dropped(DropReason::NtsMalformed, version);
     }

@@ -1,10 +1,13 @@
 //! The AEAD algorithms NTS negotiates (RFC 8915 §5.1, IANA "AEAD Algorithms"): ids, key lengths,
 //! and sealing/opening with caller-supplied buffers. Pure: no randomness here; nonces come in.
 
-use aes::{Aes128, Aes192, Aes256};
-use aes_gcm_siv::aead::{AeadInPlace, KeyInit};
+use aes::cipher::consts::U16;
+use aes::cipher::{BlockEncrypt, BlockSizeUser, KeyInit};
+use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
+use aes_gcm_siv::aead::AeadInPlace;
 use aes_gcm_siv::Aes128GcmSiv;
-use aes_siv::siv::CmacSiv;
+
+use super::siv::Siv;
 
 /// The SIV tag and the GCM-SIV tag are both 16 bytes.
 pub const TAG_LEN: usize = 16;
@@ -136,7 +139,8 @@ impl AeadKey {
     }
 
     /// Seals `plaintext` into `out` (which must hold `plaintext.len() + TAG_LEN` bytes) and
-    /// returns the ciphertext length. SIV puts its tag first (RFC 5297), GCM-SIV last (RFC 8452).
+    /// returns the ciphertext length. For one message; [`AeadCipher`] keeps the key schedule for
+    /// many.
     pub fn seal(
         &self,
         nonce: &[u8],
@@ -144,30 +148,36 @@ impl AeadKey {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<usize, AeadError> {
-        if !self.algorithm.accepts_nonce_len(nonce.len()) {
-            return Err(AeadError::NonceLength(nonce.len()));
-        }
-        let len = plaintext.len() + TAG_LEN;
-        let out = out.get_mut(..len).ok_or(AeadError::BufferTooSmall)?;
+        let out = place_plaintext(self.algorithm, plaintext, out)?;
+        self.seal_in_place(nonce, associated_data, out)?;
+        Ok(out.len())
+    }
+
+    /// Seals the plaintext already at [`body_range`] of `sealed` (the plaintext's length plus
+    /// [`TAG_LEN`]) where it lies: no copy.
+    pub fn seal_in_place(
+        &self,
+        nonce: &[u8],
+        associated_data: &[u8],
+        sealed: &mut [u8],
+    ) -> Result<(), AeadError> {
+        // The key schedule lives on this stack frame only: built where it is used, never moved.
+        // `AeadKey::new` checked the key's length for the algorithm.
         let key = self.as_bytes();
         match self.algorithm {
-            AeadAlgorithm::Aes128GcmSiv => {
-                let (body, tag_out) = out.split_at_mut(plaintext.len());
-                body.copy_from_slice(plaintext);
-                let cipher = Aes128GcmSiv::new_from_slice(key).map_err(|_| self.key_error())?;
-                let tag = cipher
-                    .encrypt_in_place_detached(nonce.into(), associated_data, body)
-                    .map_err(|_| AeadError::BufferTooSmall)?;
-                tag_out.copy_from_slice(&tag);
+            AeadAlgorithm::AesSivCmac256 => {
+                siv_seal(&Siv::<Aes128Enc>::from_checked_key(key), nonce, associated_data, sealed)
             }
-            siv => {
-                let (tag_out, body) = out.split_at_mut(TAG_LEN);
-                body.copy_from_slice(plaintext);
-                let tag = siv_seal(siv, key, [associated_data, nonce], body).map_err(|_| self.key_error())?;
-                tag_out.copy_from_slice(&tag);
+            AeadAlgorithm::AesSivCmac384 => {
+                siv_seal(&Siv::<Aes192Enc>::from_checked_key(key), nonce, associated_data, sealed)
+            }
+            AeadAlgorithm::AesSivCmac512 => {
+                siv_seal(&Siv::<Aes256Enc>::from_checked_key(key), nonce, associated_data, sealed)
+            }
+            AeadAlgorithm::Aes128GcmSiv => {
+                gcm_siv_seal(&one_shot_gcm_siv(key)?, nonce, associated_data, sealed)
             }
         }
-        Ok(len)
     }
 
     /// Opens `ciphertext` in place; on success the plaintext is the returned sub-slice.
@@ -177,82 +187,204 @@ impl AeadKey {
         associated_data: &[u8],
         ciphertext: &'a mut [u8],
     ) -> Result<&'a mut [u8], AeadError> {
-        if !self.algorithm.accepts_nonce_len(nonce.len()) {
-            return Err(AeadError::NonceLength(nonce.len()));
-        }
-        if ciphertext.len() < TAG_LEN {
-            return Err(AeadError::Authentication);
-        }
+        // As in `seal_in_place`.
         let key = self.as_bytes();
         match self.algorithm {
-            AeadAlgorithm::Aes128GcmSiv => {
-                let (body, tag) = ciphertext.split_at_mut(ciphertext.len() - TAG_LEN);
-                let cipher = Aes128GcmSiv::new_from_slice(key).map_err(|_| self.key_error())?;
-                cipher
-                    .decrypt_in_place_detached(nonce.into(), associated_data, body, (&*tag).into())
-                    .map_err(|_| AeadError::Authentication)?;
-                Ok(body)
-            }
-            siv => {
-                let (tag, body) = ciphertext.split_at_mut(TAG_LEN);
-                siv_open(siv, key, [associated_data, nonce], body, tag)?;
-                Ok(body)
-            }
-        }
-    }
-
-    fn key_error(&self) -> AeadError {
-        AeadError::KeyLength { expected: self.algorithm.key_len(), actual: self.as_bytes().len() }
-    }
-}
-
-/// Runs `$body` with `$cipher` bound to the SIV instance for `$algorithm` (the three differ
-/// only in the AES key size, which is a type parameter).
-macro_rules! with_siv {
-    ($algorithm:expr, $key:expr, |$cipher:ident| $body:expr) => {
-        match $algorithm {
             AeadAlgorithm::AesSivCmac256 => {
-                let mut $cipher =
-                    CmacSiv::<Aes128>::new_from_slice($key).map_err(|_| AeadError::Authentication)?;
-                $body
+                siv_open(&Siv::<Aes128Enc>::from_checked_key(key), nonce, associated_data, ciphertext)
             }
             AeadAlgorithm::AesSivCmac384 => {
-                let mut $cipher =
-                    CmacSiv::<Aes192>::new_from_slice($key).map_err(|_| AeadError::Authentication)?;
-                $body
+                siv_open(&Siv::<Aes192Enc>::from_checked_key(key), nonce, associated_data, ciphertext)
             }
-            AeadAlgorithm::AesSivCmac512 | AeadAlgorithm::Aes128GcmSiv => {
-                let mut $cipher =
-                    CmacSiv::<Aes256>::new_from_slice($key).map_err(|_| AeadError::Authentication)?;
-                $body
+            AeadAlgorithm::AesSivCmac512 => {
+                siv_open(&Siv::<Aes256Enc>::from_checked_key(key), nonce, associated_data, ciphertext)
+            }
+            AeadAlgorithm::Aes128GcmSiv => {
+                gcm_siv_open(&one_shot_gcm_siv(key)?, nonce, associated_data, ciphertext)
             }
         }
-    };
+    }
 }
 
-fn siv_seal(
-    algorithm: AeadAlgorithm,
-    key: &[u8],
-    headers: [&[u8]; 2],
-    body: &mut [u8],
-) -> Result<[u8; TAG_LEN], AeadError> {
-    with_siv!(algorithm, key, |cipher| cipher
-        .encrypt_in_place_detached(headers, body)
-        .map(Into::into)
-        .map_err(|_| AeadError::BufferTooSmall))
+/// Where the plaintext sits inside the sealed bytes: SIV puts its tag first (RFC 5297), GCM-SIV
+/// last (RFC 8452).
+pub fn body_range(algorithm: AeadAlgorithm, plaintext_len: usize) -> std::ops::Range<usize> {
+    match algorithm {
+        AeadAlgorithm::Aes128GcmSiv => 0..plaintext_len,
+        _ => TAG_LEN..TAG_LEN + plaintext_len,
+    }
 }
 
-fn siv_open(
+/// A key with its schedule built, to seal or open many messages through `&self` (a cookie master
+/// key is used by every request on every thread).
+#[derive(Clone)]
+/// Boxed: the key schedules take one to two kilobytes, built once and then only borrowed.
+pub enum AeadCipher {
+    SivCmac256(Box<Siv<Aes128Enc>>),
+    SivCmac384(Box<Siv<Aes192Enc>>),
+    SivCmac512(Box<Siv<Aes256Enc>>),
+    Aes128GcmSiv(Box<Aes128GcmSiv>),
+}
+
+impl AeadCipher {
+    pub fn new(key: &AeadKey) -> Result<Self, AeadError> {
+        let bytes = key.as_bytes();
+        Ok(match key.algorithm {
+            AeadAlgorithm::AesSivCmac256 => AeadCipher::SivCmac256(Box::new(siv_from(bytes)?)),
+            AeadAlgorithm::AesSivCmac384 => AeadCipher::SivCmac384(Box::new(siv_from(bytes)?)),
+            AeadAlgorithm::AesSivCmac512 => AeadCipher::SivCmac512(Box::new(siv_from(bytes)?)),
+            AeadAlgorithm::Aes128GcmSiv => AeadCipher::Aes128GcmSiv(Box::new(one_shot_gcm_siv(bytes)?)),
+        })
+    }
+
+    pub fn algorithm(&self) -> AeadAlgorithm {
+        match self {
+            AeadCipher::SivCmac256(_) => AeadAlgorithm::AesSivCmac256,
+            AeadCipher::SivCmac384(_) => AeadAlgorithm::AesSivCmac384,
+            AeadCipher::SivCmac512(_) => AeadAlgorithm::AesSivCmac512,
+            AeadCipher::Aes128GcmSiv(_) => AeadAlgorithm::Aes128GcmSiv,
+        }
+    }
+
+    /// Copies `plaintext` into `out` and seals it there; returns the ciphertext length.
+    pub fn seal(
+        &self,
+        nonce: &[u8],
+        associated_data: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, AeadError> {
+        let out = place_plaintext(self.algorithm(), plaintext, out)?;
+        self.seal_in_place(nonce, associated_data, out)?;
+        Ok(out.len())
+    }
+
+    /// As [`AeadKey::seal_in_place`].
+    pub fn seal_in_place(
+        &self,
+        nonce: &[u8],
+        associated_data: &[u8],
+        sealed: &mut [u8],
+    ) -> Result<(), AeadError> {
+        match self {
+            AeadCipher::SivCmac256(siv) => siv_seal(siv, nonce, associated_data, sealed),
+            AeadCipher::SivCmac384(siv) => siv_seal(siv, nonce, associated_data, sealed),
+            AeadCipher::SivCmac512(siv) => siv_seal(siv, nonce, associated_data, sealed),
+            AeadCipher::Aes128GcmSiv(cipher) => gcm_siv_seal(cipher, nonce, associated_data, sealed),
+        }
+    }
+
+    /// Opens `ciphertext` in place; on success the plaintext is the returned sub-slice.
+    pub fn open<'a>(
+        &self,
+        nonce: &[u8],
+        associated_data: &[u8],
+        ciphertext: &'a mut [u8],
+    ) -> Result<&'a mut [u8], AeadError> {
+        match self {
+            AeadCipher::SivCmac256(siv) => siv_open(siv, nonce, associated_data, ciphertext),
+            AeadCipher::SivCmac384(siv) => siv_open(siv, nonce, associated_data, ciphertext),
+            AeadCipher::SivCmac512(siv) => siv_open(siv, nonce, associated_data, ciphertext),
+            AeadCipher::Aes128GcmSiv(cipher) => gcm_siv_open(cipher, nonce, associated_data, ciphertext),
+        }
+    }
+}
+
+/// Copies `plaintext` to where `algorithm` seals it in `out`; returns the sealed length of `out`.
+fn place_plaintext<'a>(
     algorithm: AeadAlgorithm,
-    key: &[u8],
-    headers: [&[u8]; 2],
-    body: &mut [u8],
-    tag: &[u8],
+    plaintext: &[u8],
+    out: &'a mut [u8],
+) -> Result<&'a mut [u8], AeadError> {
+    let out = out.get_mut(..plaintext.len() + TAG_LEN).ok_or(AeadError::BufferTooSmall)?;
+    out[body_range(algorithm, plaintext.len())].copy_from_slice(plaintext);
+    Ok(out)
+}
+
+fn siv_from<C>(key: &[u8]) -> Result<Siv<C>, AeadError>
+where
+    C: BlockEncrypt + KeyInit + BlockSizeUser<BlockSize = U16>,
+{
+    if key.len() != 2 * C::key_size() {
+        return Err(AeadError::KeyLength { expected: 2 * C::key_size(), actual: key.len() });
+    }
+    Ok(Siv::from_checked_key(key))
+}
+
+fn one_shot_gcm_siv(key: &[u8]) -> Result<Aes128GcmSiv, AeadError> {
+    Aes128GcmSiv::new_from_slice(key).map_err(|_| AeadError::KeyLength { expected: 16, actual: key.len() })
+}
+
+/// RFC 5297 §3 as RFC 8915 uses it: the associated data, then the nonce, then the plaintext.
+fn siv_seal<C>(siv: &Siv<C>, nonce: &[u8], associated_data: &[u8], sealed: &mut [u8]) -> Result<(), AeadError>
+where
+    C: BlockEncrypt + KeyInit + BlockSizeUser<BlockSize = U16>,
+{
+    check_nonce(AeadAlgorithm::AesSivCmac256, nonce)?;
+    if sealed.len() < TAG_LEN {
+        return Err(AeadError::BufferTooSmall);
+    }
+    let (tag_out, body) = sealed.split_at_mut(TAG_LEN);
+    tag_out.copy_from_slice(&siv.seal([associated_data, nonce], body));
+    Ok(())
+}
+
+fn siv_open<'a, C>(
+    siv: &Siv<C>,
+    nonce: &[u8],
+    associated_data: &[u8],
+    ciphertext: &'a mut [u8],
+) -> Result<&'a mut [u8], AeadError>
+where
+    C: BlockEncrypt + KeyInit + BlockSizeUser<BlockSize = U16>,
+{
+    check_nonce(AeadAlgorithm::AesSivCmac256, nonce)?;
+    if ciphertext.len() < TAG_LEN {
+        return Err(AeadError::Authentication);
+    }
+    let (tag, body) = ciphertext.split_at_mut(TAG_LEN);
+    let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| AeadError::Authentication)?;
+    siv.open([associated_data, nonce], body, tag).map_err(|_| AeadError::Authentication)?;
+    Ok(body)
+}
+
+fn gcm_siv_seal(
+    cipher: &Aes128GcmSiv,
+    nonce: &[u8],
+    associated_data: &[u8],
+    sealed: &mut [u8],
 ) -> Result<(), AeadError> {
-    let tag = aes_siv::Tag::from_slice(tag);
-    with_siv!(algorithm, key, |cipher| cipher
-        .decrypt_in_place_detached(headers, body, tag)
-        .map_err(|_| AeadError::Authentication))
+    check_nonce(AeadAlgorithm::Aes128GcmSiv, nonce)?;
+    let body_len = sealed.len().checked_sub(TAG_LEN).ok_or(AeadError::BufferTooSmall)?;
+    let (body, tag_out) = sealed.split_at_mut(body_len);
+    let tag = cipher
+        .encrypt_in_place_detached(nonce.into(), associated_data, body)
+        .map_err(|_| AeadError::BufferTooSmall)?;
+    tag_out.copy_from_slice(&tag);
+    Ok(())
+}
+
+fn gcm_siv_open<'a>(
+    cipher: &Aes128GcmSiv,
+    nonce: &[u8],
+    associated_data: &[u8],
+    ciphertext: &'a mut [u8],
+) -> Result<&'a mut [u8], AeadError> {
+    check_nonce(AeadAlgorithm::Aes128GcmSiv, nonce)?;
+    let body_len = ciphertext.len().checked_sub(TAG_LEN).ok_or(AeadError::Authentication)?;
+    let (body, tag) = ciphertext.split_at_mut(body_len);
+    cipher
+        .decrypt_in_place_detached(nonce.into(), associated_data, body, (&*tag).into())
+        .map_err(|_| AeadError::Authentication)?;
+    Ok(body)
+}
+
+fn check_nonce(algorithm: AeadAlgorithm, nonce: &[u8]) -> Result<(), AeadError> {
+    if algorithm.accepts_nonce_len(nonce.len()) {
+        Ok(())
+    } else {
+        Err(AeadError::NonceLength(nonce.len()))
+    }
 }
 
 #[cfg(test)]

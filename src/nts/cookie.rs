@@ -2,11 +2,8 @@
 //! key of (algorithm ‖ C2S ‖ S2C). Only this server (and servers sharing its key file) can open
 //! it; the client treats it as opaque. Pure: the nonce comes in.
 
-use super::aead::{AeadAlgorithm, AeadKey, MAX_KEY_LEN, TAG_LEN};
-use super::key_set::{CookieKeySet, MasterKey};
-
-/// Master keys seal with AES-SIV-CMAC-256, which stays safe even if a random nonce repeats.
-const MASTER_ALGORITHM: AeadAlgorithm = AeadAlgorithm::AesSivCmac256;
+use super::aead::{body_range, AeadAlgorithm, AeadKey, MAX_KEY_LEN, TAG_LEN};
+use super::key_set::{CookieKeySet, COOKIE_ALGORITHM};
 pub const COOKIE_NONCE_LEN: usize = 16;
 const KEY_ID_LEN: usize = 4;
 /// algorithm id (2) ‖ reserved zeroes (2), so every cookie length is a multiple of 4.
@@ -50,23 +47,36 @@ pub fn seal(
     nonce: [u8; COOKIE_NONCE_LEN],
     out: &mut Vec<u8>,
 ) {
+    let start = out.len();
+    out.resize(start + cookie_len(contents.algorithm()), 0);
+    // `out` was just sized for the cookie, so this cannot fail.
+    let _ = seal_into(keys, contents, nonce, &mut out[start..]);
+}
+
+/// Seals `contents` under the current master key into the front of `out`, without a copy of
+/// it anywhere else; returns the cookie's length, or `None` if `out` is too short.
+pub fn seal_into(
+    keys: &CookieKeySet,
+    contents: &CookieContents,
+    nonce: [u8; COOKIE_NONCE_LEN],
+    out: &mut [u8],
+) -> Option<usize> {
     let master = keys.current();
     let algorithm = contents.algorithm();
-    let mut plain = [0u8; PLAIN_HEAD_LEN + 2 * MAX_KEY_LEN];
-    plain[..2].copy_from_slice(&algorithm.id().to_be_bytes());
+    let len = cookie_len(algorithm);
+    let cookie = out.get_mut(..len)?;
+    let (head, sealed) = cookie.split_at_mut(KEY_ID_LEN + COOKIE_NONCE_LEN);
+    head[..KEY_ID_LEN].copy_from_slice(&master.id.to_be_bytes());
+    head[KEY_ID_LEN..].copy_from_slice(&nonce);
     let k = algorithm.key_len();
+    let plain = &mut sealed[body_range(COOKIE_ALGORITHM, PLAIN_HEAD_LEN + 2 * k)];
+    plain[..2].copy_from_slice(&algorithm.id().to_be_bytes());
+    plain[2..PLAIN_HEAD_LEN].fill(0);
     plain[PLAIN_HEAD_LEN..PLAIN_HEAD_LEN + k].copy_from_slice(contents.c2s.as_bytes());
-    plain[PLAIN_HEAD_LEN + k..PLAIN_HEAD_LEN + 2 * k].copy_from_slice(contents.s2c.as_bytes());
-    let plain = &plain[..PLAIN_HEAD_LEN + 2 * k];
-
-    let start = out.len();
-    out.extend_from_slice(&master.id.to_be_bytes());
-    out.extend_from_slice(&nonce);
-    out.resize(start + cookie_len(algorithm), 0);
-    let sealed = &mut out[start + KEY_ID_LEN + COOKIE_NONCE_LEN..];
-    // The master key is always 32 bytes and the nonce 16, and `sealed` was sized above: the
-    // seal cannot fail, but if it ever did, an all-zero cookie simply fails to open later.
-    let _ = master_aead(master).seal(&nonce, &master.id.to_be_bytes(), plain, sealed);
+    plain[PLAIN_HEAD_LEN + k..].copy_from_slice(contents.s2c.as_bytes());
+    // The nonce is 16 bytes and `sealed` is the plaintext plus the tag: this cannot fail.
+    master.cipher().seal_in_place(&nonce, &master.id.to_be_bytes(), sealed).ok()?;
+    Some(len)
 }
 
 /// Opens a cookie with whichever kept master key it names.
@@ -81,7 +91,8 @@ pub fn open(keys: &CookieKeySet, cookie: &[u8]) -> Result<CookieContents, Cookie
     let id_bytes = [head[0], head[1], head[2], head[3]];
     let id = u32::from_be_bytes(id_bytes);
     let master = keys.get(id).ok_or(CookieError::UnknownKey(id))?;
-    let plain = master_aead(master)
+    let plain = master
+        .cipher()
         .open(&head[KEY_ID_LEN..], &id_bytes, sealed)
         .map_err(|_| CookieError::Authentication)?;
     let algorithm =
@@ -94,11 +105,6 @@ pub fn open(keys: &CookieKeySet, cookie: &[u8]) -> Result<CookieContents, Cookie
         .map_err(|_| CookieError::Length)?;
     let s2c = AeadKey::new(algorithm, &plain[PLAIN_HEAD_LEN + k..]).map_err(|_| CookieError::Length)?;
     Ok(CookieContents { c2s, s2c })
-}
-
-fn master_aead(master: &MasterKey) -> AeadKey {
-    // MASTER_ALGORITHM's key length is the master key length, so this cannot fail.
-    AeadKey::new(MASTER_ALGORITHM, &master.bytes).unwrap_or_else(|_| unreachable!("master key length"))
 }
 
 #[cfg(test)]

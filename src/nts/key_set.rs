@@ -11,17 +11,25 @@ use std::collections::VecDeque;
 use hkdf::Hkdf;
 use sha2::Sha256;
 
+use super::aead::{AeadAlgorithm, AeadCipher, AeadKey};
+
 pub const MASTER_KEY_LEN: usize = 32;
+/// Cookies are sealed with AES-SIV-CMAC-256, which stays safe even if a random nonce repeats
+/// (RFC 8915 §6 asks for such an algorithm).
+pub const COOKIE_ALGORITHM: AeadAlgorithm = AeadAlgorithm::AesSivCmac256;
 const DERIVATION_LABEL: &[u8] = b"stratum1 NTS cookie master key ";
 /// Past this many periods to catch up, start a fresh chain instead (an interval of seconds and a
 /// server that was off for months).
 const MAX_RATCHET_STEPS: u64 = 1_000_000;
 const FILE_MAGIC: &str = "stratum1-nts-cookie-keys 1";
 
-#[derive(Clone, PartialEq, Eq)]
+/// A master key: its id, its bytes (the key file's content) and its cipher, built once when
+/// the key is made so that no request pays for the key schedule.
+#[derive(Clone)]
 pub struct MasterKey {
     pub id: u32,
     pub bytes: [u8; MASTER_KEY_LEN],
+    cipher: AeadCipher,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -30,17 +38,39 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
-impl MasterKey {
-    /// The key of the next period.
-    fn next(&self) -> MasterKey {
-        let id = self.id.wrapping_add(1);
-        let mut info = DERIVATION_LABEL.to_vec();
-        info.extend_from_slice(&id.to_be_bytes());
-        let mut bytes = [0u8; MASTER_KEY_LEN];
-        // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
-        let _ = Hkdf::<Sha256>::new(None, &self.bytes).expand(&info, &mut bytes);
-        MasterKey { id, bytes }
+impl PartialEq for MasterKey {
+    fn eq(&self, other: &Self) -> bool {
+        // The cipher follows from the bytes.
+        self.id == other.id && self.bytes == other.bytes
     }
+}
+
+impl Eq for MasterKey {}
+
+impl MasterKey {
+    pub fn new(id: u32, bytes: [u8; MASTER_KEY_LEN]) -> Self {
+        // COOKIE_ALGORITHM's key length is MASTER_KEY_LEN, so the key is always valid.
+        let cipher = AeadKey::new(COOKIE_ALGORITHM, &bytes)
+            .and_then(|key| AeadCipher::new(&key))
+            .unwrap_or_else(|_| unreachable!("master key length"));
+        MasterKey { id, bytes, cipher }
+    }
+
+    /// The cipher that seals and opens cookies under this key.
+    pub fn cipher(&self) -> &AeadCipher {
+        &self.cipher
+    }
+}
+
+/// The id and bytes of the key of the period after `(id, bytes)`.
+fn derive_next(id: u32, bytes: &[u8; MASTER_KEY_LEN]) -> (u32, [u8; MASTER_KEY_LEN]) {
+    let id = id.wrapping_add(1);
+    let mut info = DERIVATION_LABEL.to_vec();
+    info.extend_from_slice(&id.to_be_bytes());
+    let mut next = [0u8; MASTER_KEY_LEN];
+    // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
+    let _ = Hkdf::<Sha256>::new(None, bytes).expand(&info, &mut next);
+    (id, next)
 }
 
 /// The kept keys, oldest first, ids consecutive; the newest seals new cookies.
@@ -68,7 +98,7 @@ impl CookieKeySet {
     pub fn new(interval_s: u64, keep: u32, seed: [u8; MASTER_KEY_LEN], now_unix: u64) -> Self {
         let interval_s = interval_s.max(1);
         let id = period(now_unix, interval_s);
-        CookieKeySet { interval_s, keep, keys: VecDeque::from([MasterKey { id, bytes: seed }]) }
+        CookieKeySet { interval_s, keep, keys: VecDeque::from([MasterKey::new(id, seed)]) }
     }
 
     pub fn interval_s(&self) -> u64 {
@@ -110,16 +140,17 @@ impl CookieKeySet {
         }
         let steps = target_u64 - newest;
         let outcome = if steps > MAX_RATCHET_STEPS {
-            self.keys = VecDeque::from([MasterKey { id: target, bytes: fresh() }]);
+            self.keys = VecDeque::from([MasterKey::new(target, fresh())]);
             Advance::Restarted
         } else {
-            let mut key = self.current().clone();
-            // Only the last `keep + 1` derived keys can survive the trim below.
+            let (mut id, mut bytes) = (self.current().id, self.current().bytes);
+            // Only the last `keep + 1` derived keys can survive the trim below: only they get a
+            // cipher.
             let skip = steps.saturating_sub(u64::from(self.keep) + 1);
             for i in 0..steps {
-                key = key.next();
+                (id, bytes) = derive_next(id, &bytes);
                 if i >= skip {
-                    self.keys.push_back(key.clone());
+                    self.keys.push_back(MasterKey::new(id, bytes));
                 }
             }
             Advance::Rotated { periods: steps }
@@ -166,7 +197,7 @@ impl CookieKeySet {
                     if keys.back().is_some_and(|k| k.id.wrapping_add(1) != id) {
                         return Err(KeyFileError::NotConsecutive(line));
                     }
-                    keys.push_back(MasterKey { id, bytes });
+                    keys.push_back(MasterKey::new(id, bytes));
                 }
                 _ => return Err(KeyFileError::Line(line)),
             }

@@ -14,6 +14,7 @@ pub mod key_store;
 pub mod ntp_auth;
 pub mod random;
 pub mod service;
+pub mod siv;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 

@@ -3,7 +3,7 @@
 //! response (fresh cookies encrypted under S2C) or the `NTSN` kiss-o'-death's fields. Pure: the
 //! randomness comes in as bytes.
 
-use super::aead::{AeadKey, TAG_LEN};
+use super::aead::{body_range, AeadKey, TAG_LEN};
 use super::cookie::{self, CookieContents, COOKIE_NONCE_LEN};
 use super::key_set::CookieKeySet;
 use crate::ntp::packet::{write_extension_field, Packet};
@@ -131,6 +131,14 @@ pub struct VerifiedRequest {
     pub cookies_wanted: usize,
 }
 
+impl VerifiedRequest {
+    /// How many of the [`RANDOM_BYTES_PER_RESPONSE`] bytes [`write_response`] will read: the
+    /// answer's nonce and one nonce per wanted cookie. Drawing only these saves the rest.
+    pub fn random_len(&self) -> usize {
+        16 + self.cookies_wanted * COOKIE_NONCE_LEN
+    }
+}
+
 /// Opens the cookie and checks the authenticator over `datagram[..authenticated_len]`.
 pub fn verify(
     request: &NtsRequest<'_>,
@@ -141,9 +149,18 @@ pub fn verify(
     if request.nonce_space < contents.algorithm().min_request_nonce_len() {
         return Err(NtsRejection::Authentication);
     }
-    let mut buffer = [0u8; 2048];
-    let sealed = buffer.get_mut(..request.ciphertext.len()).ok_or(NtsRejection::Authentication)?;
-    sealed.copy_from_slice(request.ciphertext);
+    // Opening needs a writable copy. Clients put nothing (or little) in the encrypted part, so a
+    // small stack buffer serves them without zeroing kilobytes per request; longer ones go to
+    // the heap.
+    let mut small = [0u8; 128];
+    let mut large = Vec::new();
+    let sealed = if let Some(room) = small.get_mut(..request.ciphertext.len()) {
+        room.copy_from_slice(request.ciphertext);
+        room
+    } else {
+        large.extend_from_slice(request.ciphertext);
+        &mut large[..]
+    };
     let associated = datagram.get(..request.authenticated_len).ok_or(NtsRejection::Authentication)?;
     contents.c2s.open(request.nonce, associated, sealed).map_err(|_| NtsRejection::Authentication)?;
     // Encrypted extension fields from the client carry nothing this server acts on.
@@ -154,7 +171,7 @@ pub fn verify(
 /// Writes the response's NTS fields after the 48-byte header already in `out[..48]`: the
 /// echoed unique identifier and an authenticator sealing fresh cookies under S2C. The cookie
 /// count shrinks until the response is no larger than `request_len`. Returns the response
-/// length. `random` holds [`RANDOM_BYTES_PER_RESPONSE`] fresh bytes.
+/// length. `random` holds fresh bytes in its first [`VerifiedRequest::random_len`].
 pub fn write_response(
     verified: &VerifiedRequest,
     unique_id_field: &[u8],
@@ -175,37 +192,38 @@ pub fn write_response(
         return None;
     }
 
-    let mut plaintext = Vec::with_capacity(count * cookie_field_len);
-    let mut cookie_bytes = Vec::with_capacity(cookie::cookie_len(algorithm));
-    let mut field = [0u8; 4 + cookie::MAX_COOKIE_LEN];
-    for i in 0..count {
-        let mut nonce = [0u8; COOKIE_NONCE_LEN];
-        nonce.copy_from_slice(&random[16 + i * COOKIE_NONCE_LEN..16 + (i + 1) * COOKIE_NONCE_LEN]);
-        cookie_bytes.clear();
-        cookie::seal(keys, &verified.contents, nonce, &mut cookie_bytes);
-        let n = write_extension_field(COOKIE, &cookie_bytes, &mut field)?;
-        plaintext.extend_from_slice(&field[..n]);
-    }
-
-    let mut at = 48;
-    out.get_mut(at..at + unique_id_field.len())?.copy_from_slice(unique_id_field);
-    at += unique_id_field.len();
-    let auth_at = at;
-    let ciphertext_len = plaintext.len() + TAG_LEN;
-    let field_len = 4 + 4 + nonce_len.next_multiple_of(4) + ciphertext_len.next_multiple_of(4);
-    let auth = out.get_mut(auth_at..auth_at + field_len)?;
-    auth.fill(0);
-    auth[..2].copy_from_slice(&AUTHENTICATOR.to_be_bytes());
-    auth[2..4].copy_from_slice(&u16::try_from(field_len).ok()?.to_be_bytes());
-    auth[4..6].copy_from_slice(&u16::try_from(nonce_len).ok()?.to_be_bytes());
-    auth[6..8].copy_from_slice(&u16::try_from(ciphertext_len).ok()?.to_be_bytes());
+    // The cookies are sealed straight into the authenticator's plaintext, which is then sealed
+    // in place: no copy of either, no allocation.
+    let plaintext_len = count * cookie_field_len;
+    let ciphertext_len = plaintext_len + TAG_LEN;
+    let at = 48 + unique_id_field.len();
+    out.get_mut(48..at)?.copy_from_slice(unique_id_field);
+    let ciphertext_at = 4 + 4 + nonce_len.next_multiple_of(4);
+    let field_len = ciphertext_at + ciphertext_len.next_multiple_of(4);
+    let (associated, rest) = out.split_at_mut(at);
+    let auth = rest.get_mut(..field_len)?;
+    let (head, sealed_and_padding) = auth.split_at_mut(ciphertext_at);
+    head.fill(0);
+    head[..2].copy_from_slice(&AUTHENTICATOR.to_be_bytes());
+    head[2..4].copy_from_slice(&u16::try_from(field_len).ok()?.to_be_bytes());
+    head[4..6].copy_from_slice(&u16::try_from(nonce_len).ok()?.to_be_bytes());
+    head[6..8].copy_from_slice(&u16::try_from(ciphertext_len).ok()?.to_be_bytes());
     let nonce = &random[..nonce_len];
-    auth[8..8 + nonce_len].copy_from_slice(nonce);
-    let ciphertext_at = auth_at + 8 + nonce_len.next_multiple_of(4);
-    let (associated, rest) = out.split_at_mut(auth_at);
-    let sealed = rest.get_mut(ciphertext_at - auth_at..ciphertext_at - auth_at + ciphertext_len)?;
-    s2c.seal(nonce, associated, &plaintext, sealed).ok()?;
-    Some(auth_at + field_len)
+    head[8..8 + nonce_len].copy_from_slice(nonce);
+    let (sealed, padding) = sealed_and_padding.split_at_mut(ciphertext_len);
+    padding.fill(0);
+    let body = sealed.get_mut(body_range(algorithm, plaintext_len))?;
+    let cookie_field_type = COOKIE.to_be_bytes();
+    let cookie_field_length = u16::try_from(cookie_field_len).ok()?.to_be_bytes();
+    for (i, field) in body.chunks_exact_mut(cookie_field_len).enumerate() {
+        let mut cookie_nonce = [0u8; COOKIE_NONCE_LEN];
+        cookie_nonce.copy_from_slice(&random[16 + i * COOKIE_NONCE_LEN..16 + (i + 1) * COOKIE_NONCE_LEN]);
+        field[..2].copy_from_slice(&cookie_field_type);
+        field[2..4].copy_from_slice(&cookie_field_length);
+        cookie::seal_into(keys, &verified.contents, cookie_nonce, &mut field[4..])?;
+    }
+    s2c.seal_in_place(nonce, associated, sealed).ok()?;
+    Some(at + field_len)
 }
 
 /// The `NTSN` kiss-o'-death's only field: the echoed unique identifier (no authenticator: the

@@ -1,7 +1,8 @@
 //! The server's NTP and NTS decision in a loop, without sockets: nanoseconds per request for
 //! plain NTP and for NTS with each AEAD, and the NTS parts alone (cookie open, request
 //! verification, fresh-cookie seal, answer seal). Where the authenticated work goes; the
-//! serving benchmark (`stratum1-bench --mode nts`) says what it costs beside chrony.
+//! serving benchmark (`stratum1-bench --mode nts`) says what it costs beside chrony. The
+//! randomness is the daemon's own (a per-thread keystream), so the figures include it.
 //!
 //! Usage: nts_decision [--iterations N] [--placeholders P]
 
@@ -22,16 +23,6 @@ use stratum1::nts::NtsPolicy;
 use stratum1::state::ServedClock;
 
 const T0: u64 = 1_800_000_000;
-
-/// Never-repeating bytes (a counter): the decision's randomness without the system's cost.
-fn counting_random(buffer: &mut [u8]) -> bool {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    for chunk in buffer.chunks_mut(8) {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_be_bytes();
-        chunk.copy_from_slice(&n[..chunk.len()]);
-    }
-    true
-}
 
 fn header() -> [u8; 48] {
     let mut out = [0u8; 48];
@@ -98,7 +89,7 @@ fn main() {
     let server = Server {
         access: AccessList::open(),
         rate: None,
-        nts: Some(NtsPolicy { keys: keys.clone(), require: false, random: counting_random }),
+        nts: Some(NtsPolicy { keys: keys.clone(), require: false, random: stratum1::nts::os_random }),
     };
     let ctx = RequestContext {
         client: IpAddr::V4(Ipv4Addr::LOCALHOST),
