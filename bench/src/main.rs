@@ -13,10 +13,13 @@
 //!        [--floods idle,trickle,handshake] [--counts 64,1000,10000] [--mixes one,24,many]   (hostile)
 //!        (stratum1d+xdp attaches an XDP program to `lo`: run it under `scripts/bench --netns`)
 //!        stratum1-bench --target 127.0.0.1:PORT [--rate N] [--seconds S]   (load only, to profile)
+//!        [--ntpperf PATH]   (modes ntp and nts: ntpperf is the load instead of the harness's
+//!        own; in a network namespace of its own: run it under `scripts/bench --ntpperf`)
 
 mod hostile;
 mod ke_load;
 mod load;
+mod ntpperf;
 mod page_poller;
 mod peers;
 mod procfs;
@@ -62,6 +65,8 @@ struct Options {
     floods: Vec<hostile::Flood>,
     counts: Vec<usize>,
     mixes: Vec<hostile::Mix>,
+    /// ntpperf's binary, to use it as the load (modes ntp and nts).
+    ntpperf: Option<PathBuf>,
 }
 
 struct Measurement {
@@ -107,6 +112,24 @@ fn main() {
         eprintln!("stratum1-bench: stratum1d+xdp attaches an XDP program to lo; run it under `scripts/bench --netns`");
         std::process::exit(2);
     }
+    let link = match &options.ntpperf {
+        Some(_) if !matches!(options.mode, Mode::Ntp | Mode::Nts) => {
+            eprintln!("stratum1-bench: --ntpperf is a load for modes ntp and nts");
+            std::process::exit(2);
+        }
+        Some(_) if in_host_network_namespace() => {
+            eprintln!("stratum1-bench: --ntpperf makes a veth pair; run it under `scripts/bench --ntpperf`");
+            std::process::exit(2);
+        }
+        Some(_) => match ntpperf::setup(LOAD_CPU) {
+            Ok(link) => Some(link),
+            Err(e) => {
+                eprintln!("stratum1-bench: ntpperf's link: {e}");
+                std::process::exit(1);
+            }
+        },
+        None => None,
+    };
     if let Err(e) = load::pin_to_cpu(LOAD_CPU) {
         eprintln!("stratum1-bench: cannot pin the load generator to CPU {LOAD_CPU}: {e}");
     }
@@ -136,19 +159,29 @@ fn main() {
         }
         return;
     }
-    println!(
-        "{}s: {} /s offered for {} s (+1 s warm-up) from {} loopback sources; server pinned to CPU {SERVER_CPU}, load to CPU {LOAD_CPU}; {} rounds, interleaved",
-        options.mode.unit(),
-        options.rate,
-        options.seconds,
-        if options.mode == Mode::Ke { 8 } else { options.sources },
-        options.rounds
-    );
+    match &link {
+        Some(link) => println!(
+            "{}s: {} /s offered by ntpperf for {} s (+ its warm-up) over a veth pair (answers' receive path {}); server pinned to CPU {SERVER_CPU}, ntpperf to CPU {LOAD_CPU}; {} rounds, interleaved",
+            options.mode.unit(),
+            options.rate,
+            options.seconds,
+            if link.steered { "steered to ntpperf's CPU" } else { "NOT steered: charged to the server" },
+            options.rounds
+        ),
+        None => println!(
+            "{}s: {} /s offered for {} s (+1 s warm-up) from {} loopback sources; server pinned to CPU {SERVER_CPU}, load to CPU {LOAD_CPU}; {} rounds, interleaved",
+            options.mode.unit(),
+            options.rate,
+            options.seconds,
+            if options.mode == Mode::Ke { 8 } else { options.sources },
+            options.rounds
+        ),
+    }
     let mut results: Vec<(Kind, Vec<Measurement>)> =
         options.servers.iter().map(|k| (*k, Vec::new())).collect();
     for round in 1..=options.rounds {
         for (kind, measurements) in &mut results {
-            match measure(*kind, &options, &spec) {
+            match measure(*kind, &options, &spec, link.as_ref()) {
                 Ok(m) => {
                     println!(
                         "round {round} {:<13} sent {:>7} answered {:>6.2}% kod {} invalid {}  server CPU {:>5.1}%  {:.3} µs each  peak RSS {} KiB",
@@ -170,11 +203,31 @@ fn main() {
     report(&results, options.mode);
 }
 
-fn measure(kind: Kind, options: &Options, spec: &LoadSpec) -> Result<Measurement, String> {
+fn measure(
+    kind: Kind,
+    options: &Options,
+    spec: &LoadSpec,
+    link: Option<&ntpperf::Link>,
+) -> Result<Measurement, String> {
     let nts = if options.mode == Mode::Ntp { peers::Nts::Off } else { peers::Nts::Tuned };
-    let peer = Peer::start(kind, &options.stratum1d, SERVER_CPU, nts)?;
+    let at = link.map(ntpperf::Link::server_addr);
+    let peer = Peer::start_at(kind, &options.stratum1d, SERVER_CPU, nts, at)?;
     let pid = peer.pid();
     let cpu = || procfs::cpu_nanos(pid).unwrap_or(0);
+    if let (Some(link), Some(binary)) = (link, &options.ntpperf) {
+        let credentials = match options.mode {
+            Mode::Nts => {
+                let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
+                let session = establish(ke, &ca)?;
+                let cookie = session.cookies.first().ok_or("the KE gave no cookie")?.clone();
+                Some(ntpperf::NtsCredentials { c2s: session.c2s.as_bytes().to_vec(), cookie })
+            }
+            _ => None,
+        };
+        let result =
+            ntpperf::run(binary, link, LOAD_CPU, options.rate, options.seconds, credentials.as_ref(), cpu)?;
+        return Ok(Measurement { result, peak_rss_kib: procfs::peak_rss_kib(pid).unwrap_or(0) });
+    }
     match options.mode {
         Mode::Ntp => {
             let poller = peer.web.map(page_poller::start);
@@ -299,6 +352,7 @@ fn parse_args() -> Result<Options, String> {
         floods: vec![hostile::Flood::Idle, hostile::Flood::Trickle, hostile::Flood::Handshake],
         counts: vec![64, 1_000, 10_000],
         mixes: vec![hostile::Mix::One, hostile::Mix::Slash24, hostile::Mix::Many],
+        ntpperf: None,
     };
     let mut servers_given = false;
     let mut args = std::env::args().skip(1);
@@ -334,6 +388,7 @@ fn parse_args() -> Result<Options, String> {
                     .collect::<Result<_, _>>()?
             }
             "--stratum1d" => o.stratum1d = PathBuf::from(value()?),
+            "--ntpperf" => o.ntpperf = Some(PathBuf::from(value()?)),
             "--target" => o.target = Some(value()?.parse().map_err(|e| format!("--target: {e}"))?),
             "--servers" => {
                 servers_given = true;

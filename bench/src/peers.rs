@@ -1,8 +1,8 @@
-//! The servers under test, each started from its real binary on a loopback port, pinned to one
-//! CPU with `taskset`, and killed by PID when dropped.
+//! The servers under test, each started from its real binary on a loopback port (or on
+//! ntpperf's link), pinned to one CPU with `taskset`, and killed by PID when dropped.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -69,9 +69,23 @@ impl Peer {
         self.child.id()
     }
 
-    /// Starts a server; with NTS, each also serves NTS-KE with a certificate from a throwaway
-    /// CA made here.
+    /// Starts a server on a loopback port; with NTS, each also serves NTS-KE with a certificate
+    /// from a throwaway CA made here.
     pub fn start(kind: Kind, stratum1d: &Path, cpu: usize, setup: Nts) -> Result<Peer, String> {
+        Peer::start_at(kind, stratum1d, cpu, setup, None)
+    }
+
+    /// As [`Peer::start`], serving NTP on `ntp` instead (ntpperf's link); NTS-KE stays on
+    /// loopback.
+    pub fn start_at(
+        kind: Kind,
+        stratum1d: &Path,
+        cpu: usize,
+        setup: Nts,
+        ntp: Option<SocketAddr>,
+    ) -> Result<Peer, String> {
+        let ntp_ip = ntp.map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+        let ntp_port = |pick: fn() -> Result<u16, String>| ntp.map_or_else(pick, |a| Ok(a.port()));
         let dir = std::env::temp_dir().join(format!("stratum1-bench-{}-{}", std::process::id(), kind.name()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let setup = if setup == Nts::Off && kind == Kind::Stratum1WithNts { Nts::Tuned } else { setup };
@@ -97,8 +111,9 @@ impl Peer {
                 // Rate limiting stays on (the default path) with a limit above the per-source
                 // load, so its cost is measured but no request is refused.
                 let xdp = if kind == Kind::Stratum1WithXdp { "xdp-interface = \"lo\"\n" } else { "" };
+                let listen = ntp.map_or("127.0.0.1:0".to_owned(), |a| a.to_string());
                 let mut text = format!(
-                    "[ntp]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n{xdp}\
+                    "[ntp]\nlisten = [\"{listen}\"]\nworkers = 1\n{xdp}\
                      [ntp.rate-limit]\nenabled = true\nmax-rate = 1000.0\nburst = 1000\n\
                      [clock]\nlocal-stratum = 1\n"
                 );
@@ -145,10 +160,10 @@ impl Peer {
                 (child, addr)
             }
             Kind::Chrony => {
-                let port = free_port()?;
+                let port = ntp_port(free_port)?;
                 let conf = dir.join("chrony.conf");
                 let mut text = format!(
-                    "port {port}\nbindaddress 127.0.0.1\nlocal stratum 1\nallow 127.0.0.0/8\n\
+                    "port {port}\nbindaddress {ntp_ip}\nlocal stratum 1\nallow all\n\
                      cmdport 0\npidfile {}\n",
                     dir.join("chronyd.pid").display()
                 );
@@ -171,15 +186,16 @@ impl Peer {
                     .stderr(Stdio::null())
                     .spawn()
                     .map_err(|e| e.to_string())?;
-                (child, SocketAddr::from(([127, 0, 0, 1], port)))
+                (child, SocketAddr::new(ntp_ip, port))
             }
             Kind::NtpdRs => {
-                let port = free_port()?;
+                let port = ntp_port(free_port)?;
                 let conf = dir.join("ntp.toml");
                 // A server and no source: ntpd-rs then never adjusts the clock.
                 let mut text = format!(
-                    "[observability]\nlog-level = \"warn\"\n\n[[server]]\nlisten = \"127.0.0.1:{port}\"\n\n\
-                     [synchronization]\nlocal-stratum = 1\n"
+                    "[observability]\nlog-level = \"warn\"\n\n[[server]]\nlisten = \"{}\"\n\n\
+                     [synchronization]\nlocal-stratum = 1\n",
+                    SocketAddr::new(ntp_ip, port)
                 );
                 if let Some(certs) = &certs {
                     text.push_str(&format!(
@@ -196,10 +212,12 @@ impl Peer {
                     .stderr(Stdio::null())
                     .spawn()
                     .map_err(|e| e.to_string())?;
-                (child, SocketAddr::from(([127, 0, 0, 1], port)))
+                (child, SocketAddr::new(ntp_ip, port))
             }
         };
-        let nts = certs.map(|c| (SocketAddr::from(([127, 0, 0, 1], ke_port)), c.ca_certificate));
+        // chrony serves NTS-KE on its `bindaddress` too; the others on loopback as configured.
+        let ke_ip = if kind == Kind::Chrony { ntp_ip } else { IpAddr::from([127, 0, 0, 1]) };
+        let nts = certs.map(|c| (SocketAddr::new(ke_ip, ke_port), c.ca_certificate));
         let mut peer = Peer { kind, addr, nts, web: web_addr, child, upstream, dir };
         peer.wait_until_answering()?;
         Ok(peer)
