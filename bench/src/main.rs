@@ -210,7 +210,7 @@ fn measure(
     link: Option<&ntpperf::Link>,
 ) -> Result<Measurement, String> {
     let nts = if options.mode == Mode::Ntp { peers::Nts::Off } else { peers::Nts::Tuned };
-    let at = link.map(ntpperf::Link::server_addr);
+    let at = link.map(ntpperf::Link::server_side);
     let peer = Peer::start_at(kind, &options.stratum1d, SERVER_CPU, nts, at)?;
     let pid = peer.pid();
     let cpu = || procfs::cpu_nanos(pid).unwrap_or(0);

@@ -29,9 +29,9 @@ pub struct Link {
 }
 
 impl Link {
-    /// Where the servers serve NTP: ntpperf always sends to port 123.
-    pub fn server_addr(&self) -> SocketAddr {
-        SocketAddr::from((SERVER_IP, 123))
+    /// Where the servers serve NTP (ntpperf always sends to port 123), and on which interface.
+    pub fn server_side(&self) -> (SocketAddr, &'static str) {
+        (SocketAddr::from((SERVER_IP, 123)), SERVER_IF)
     }
 }
 

@@ -75,15 +75,17 @@ impl Peer {
         Peer::start_at(kind, stratum1d, cpu, setup, None)
     }
 
-    /// As [`Peer::start`], serving NTP on `ntp` instead (ntpperf's link); NTS-KE stays on
-    /// loopback.
+    /// As [`Peer::start`], serving NTP on `ntp`'s address instead, which is on `ntp`'s
+    /// interface (ntpperf's link; stratum1d+xdp attaches there); NTS-KE stays on loopback.
     pub fn start_at(
         kind: Kind,
         stratum1d: &Path,
         cpu: usize,
         setup: Nts,
-        ntp: Option<SocketAddr>,
+        ntp: Option<(SocketAddr, &str)>,
     ) -> Result<Peer, String> {
+        let interface = ntp.map_or("lo", |(_, interface)| interface);
+        let ntp = ntp.map(|(addr, _)| addr);
         let ntp_ip = ntp.map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
         let ntp_port = |pick: fn() -> Result<u16, String>| ntp.map_or_else(pick, |a| Ok(a.port()));
         let dir = std::env::temp_dir().join(format!("stratum1-bench-{}-{}", std::process::id(), kind.name()));
@@ -110,7 +112,11 @@ impl Peer {
                 let conf = dir.join("stratum1.toml");
                 // Rate limiting stays on (the default path) with a limit above the per-source
                 // load, so its cost is measured but no request is refused.
-                let xdp = if kind == Kind::Stratum1WithXdp { "xdp-interface = \"lo\"\n" } else { "" };
+                let xdp = if kind == Kind::Stratum1WithXdp {
+                    format!("xdp-interface = \"{interface}\"\n")
+                } else {
+                    String::new()
+                };
                 let listen = ntp.map_or("127.0.0.1:0".to_owned(), |a| a.to_string());
                 let mut text = format!(
                     "[ntp]\nlisten = [\"{listen}\"]\nworkers = 1\n{xdp}\

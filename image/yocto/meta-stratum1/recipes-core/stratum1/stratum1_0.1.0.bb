@@ -37,6 +37,10 @@ python () {
 }
 
 CARGO_BUILD_FLAGS += "--bin stratum1d --bin stratum1ctl"
+# As the repository's .cargo/config.toml does for other builds (which RUSTFLAGS overrides):
+# the ARMv8 AES and PMULL instructions where the processor has them (Pi 5), the crates'
+# software where it has not (Pi 4), chosen at run time.
+RUSTFLAGS:append:aarch64 = " --cfg aes_armv8 --cfg polyval_armv8"
 
 USERADD_PACKAGES = "${PN}"
 USERADD_PARAM:${PN} = "--system --home-dir /var/lib/stratum1 --no-create-home --shell /sbin/nologin --groups dialout stratum1"
