@@ -46,8 +46,9 @@ where
         (key.len() == 2 * C::key_size()).then(|| Self::from_checked_key(key))
     }
 
-    /// [`Self::new`] for a key whose length is known to be right: the cipher is built where it
-    /// will stay, without passing kilobytes of key schedule through `Option` and `Result`.
+    /// [`Self::new`] for a key whose length is known to be right (it panics otherwise, so
+    /// callers check first, as `AeadKey::new` does): the cipher is built where it will stay,
+    /// without passing kilobytes of key schedule through `Option` and `Result`.
     #[inline(always)]
     pub fn from_checked_key(key: &[u8]) -> Self {
         let (mac_key, ctr_key) = key.split_at(key.len() / 2);
