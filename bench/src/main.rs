@@ -214,46 +214,41 @@ fn measure(
     let peer = Peer::start_at(kind, &options.stratum1d, SERVER_CPU, nts, at)?;
     let pid = peer.pid();
     let cpu = || procfs::cpu_nanos(pid).unwrap_or(0);
-    if let (Some(link), Some(binary)) = (link, &options.ntpperf) {
-        let credentials = match options.mode {
-            Mode::Nts => {
-                let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
-                let session = establish(ke, &ca)?;
-                let cookie = session.cookies.first().ok_or("the KE gave no cookie")?.clone();
-                Some(ntpperf::NtsCredentials { c2s: session.c2s.as_bytes().to_vec(), cookie })
-            }
-            _ => None,
-        };
+    if matches!(options.mode, Mode::Ke | Mode::Hostile) {
+        let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
+        // The server starts its KE listener after its NTP socket: wait for it.
+        establish(ke, &ca)?;
         let result =
-            ntpperf::run(binary, link, LOAD_CPU, options.rate, options.seconds, credentials.as_ref(), cpu)?;
-        return Ok(Measurement { result, peak_rss_kib: procfs::peak_rss_kib(pid).unwrap_or(0) });
+            ke_load::run(ke, &ca, options.rate, spec.warmup, spec.measure, cpu).map_err(|e| e.to_string())?;
+        return Ok(Measurement::from_ke(result, procfs::peak_rss_kib(pid).unwrap_or(0)));
     }
-    match options.mode {
-        Mode::Ntp => {
-            let poller = peer.web.map(page_poller::start);
-            let result = load::run(peer.addr, spec, cpu).map_err(|e| e.to_string())?;
-            if let Some(poller) = poller {
-                let (pages, failures) = poller.stop();
-                println!("  {} polled: {pages} page and API loads, {failures} failed", kind.name());
-            }
-            Ok(Measurement { result, peak_rss_kib: procfs::peak_rss_kib(pid).unwrap_or(0) })
-        }
+    let session = match options.mode {
         Mode::Nts => {
             let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
-            let session = establish(ke, &ca)?;
-            let spec = LoadSpec { nts: Some(session), ..*spec };
-            let result = load::run(peer.addr, &spec, cpu).map_err(|e| e.to_string())?;
-            Ok(Measurement { result, peak_rss_kib: procfs::peak_rss_kib(pid).unwrap_or(0) })
+            Some(establish(ke, &ca)?)
         }
-        Mode::Ke | Mode::Hostile => {
-            let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
-            // The server starts its KE listener after its NTP socket: wait for it.
-            establish(ke, &ca)?;
-            let result = ke_load::run(ke, &ca, options.rate, spec.warmup, spec.measure, cpu)
-                .map_err(|e| e.to_string())?;
-            Ok(Measurement::from_ke(result, procfs::peak_rss_kib(pid).unwrap_or(0)))
+        _ => None,
+    };
+    // A server with its page on (stratum1d+page) is polled while it serves, by either load.
+    let poller = peer.web.map(page_poller::start);
+    let result = match (link, &options.ntpperf) {
+        (Some(link), Some(binary)) => {
+            let credentials = match &session {
+                Some(session) => Some(ntpperf::NtsCredentials {
+                    c2s: session.c2s.as_bytes().to_vec(),
+                    cookie: session.cookies.first().ok_or("the KE gave no cookie")?.clone(),
+                }),
+                None => None,
+            };
+            ntpperf::run(binary, link, LOAD_CPU, options.rate, options.seconds, credentials.as_ref(), cpu)?
         }
+        _ => load::run(peer.addr, &LoadSpec { nts: session, ..*spec }, cpu).map_err(|e| e.to_string())?,
+    };
+    if let Some(poller) = poller {
+        let (pages, failures) = poller.stop();
+        println!("  {} polled: {pages} page and API loads, {failures} failed", kind.name());
     }
+    Ok(Measurement { result, peak_rss_kib: procfs::peak_rss_kib(pid).unwrap_or(0) })
 }
 
 /// One key establishment with the peer (retried while it starts up).
