@@ -13,6 +13,7 @@
 //!        [--floods idle,trickle,handshake] [--counts 64,1000,10000] [--mixes one,24,many]   (hostile)
 //!        (stratum1d+xdp attaches an XDP program to `lo`: run it under `scripts/bench --netns`)
 //!        stratum1-bench --target 127.0.0.1:PORT [--rate N] [--seconds S]   (load only, to profile)
+//!        [--certificate p256|rsa2048]   (the servers' certificate key; default p256)
 //!        [--ntpperf PATH]   (modes ntp and nts: ntpperf is the load instead of the harness's
 //!        own; in a network namespace of its own: run it under `scripts/bench --ntpperf`)
 
@@ -67,6 +68,8 @@ struct Options {
     mixes: Vec<hostile::Mix>,
     /// ntpperf's binary, to use it as the load (modes ntp and nts).
     ntpperf: Option<PathBuf>,
+    /// The servers' certificate key (modes nts and ke).
+    key: peers::KeyKind,
 }
 
 struct Measurement {
@@ -211,7 +214,7 @@ fn measure(
 ) -> Result<Measurement, String> {
     let nts = if options.mode == Mode::Ntp { peers::Nts::Off } else { peers::Nts::Tuned };
     let at = link.map(ntpperf::Link::server_side);
-    let peer = Peer::start_at(kind, &options.stratum1d, SERVER_CPU, nts, at)?;
+    let peer = Peer::start_at(kind, &options.stratum1d, SERVER_CPU, nts, at, options.key)?;
     let pid = peer.pid();
     let cpu = || procfs::cpu_nanos(pid).unwrap_or(0);
     if matches!(options.mode, Mode::Ke | Mode::Hostile) {
@@ -348,6 +351,7 @@ fn parse_args() -> Result<Options, String> {
         counts: vec![64, 1_000, 10_000],
         mixes: vec![hostile::Mix::One, hostile::Mix::Slash24, hostile::Mix::Many],
         ntpperf: None,
+        key: peers::KeyKind::P256,
     };
     let mut servers_given = false;
     let mut args = std::env::args().skip(1);
@@ -384,6 +388,13 @@ fn parse_args() -> Result<Options, String> {
             }
             "--stratum1d" => o.stratum1d = PathBuf::from(value()?),
             "--ntpperf" => o.ntpperf = Some(PathBuf::from(value()?)),
+            "--certificate" => {
+                o.key = match value()?.as_str() {
+                    "p256" => peers::KeyKind::P256,
+                    "rsa2048" => peers::KeyKind::Rsa2048,
+                    other => return Err(format!("unknown certificate key {other} (p256, rsa2048)")),
+                }
+            }
             "--target" => o.target = Some(value()?.parse().map_err(|e| format!("--target: {e}"))?),
             "--servers" => {
                 servers_given = true;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use stratum1::nts::certificates::make_throwaway_ca;
+use stratum1::nts::certificates::{make_throwaway_ca, ThrowawayCa};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -38,6 +38,94 @@ impl Kind {
             Kind::NtpdRs => "ntpd-rs",
         }
     }
+}
+
+/// The servers' certificate key (the same for every server in a run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA P-256, made by the project's own throwaway CA.
+    P256,
+    /// RSA-2048 (a CA and a leaf made with `openssl`, which *ring* cannot do).
+    Rsa2048,
+}
+
+fn make_certificates(dir: &Path, key: KeyKind) -> Result<ThrowawayCa, String> {
+    match key {
+        KeyKind::P256 => make_throwaway_ca(dir).map_err(|e| e.to_string()),
+        KeyKind::Rsa2048 => make_rsa_ca(dir),
+    }
+}
+
+/// A throwaway RSA-2048 CA and a leaf for `localhost`, PKCS#8 keys, valid for two days.
+fn make_rsa_ca(dir: &Path) -> Result<ThrowawayCa, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let path = |name: &str| dir.join(name).display().to_string();
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl").args(args).output().map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("openssl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        }
+    };
+    let (ca, ca_key, leaf, leaf_key, request) =
+        (path("ca.pem"), path("ca-key.pem"), path("cert.pem"), path("key.pem"), path("leaf.csr"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=stratum1-bench RSA CA",
+    ])?;
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &leaf_key,
+        "-out",
+        &request,
+        "-subj",
+        "/CN=localhost",
+    ])?;
+    let extensions = dir.join("leaf.ext");
+    write(
+        &extensions,
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &request,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-sha256",
+        "-extfile",
+        &extensions.display().to_string(),
+        "-out",
+        &leaf,
+    ])?;
+    Ok(ThrowawayCa {
+        ca_certificate: dir.join("ca.pem"),
+        certificate: dir.join("cert.pem"),
+        private_key: dir.join("key.pem"),
+    })
 }
 
 /// How a server's NTS is set up.
@@ -72,7 +160,7 @@ impl Peer {
     /// Starts a server on a loopback port; with NTS, each also serves NTS-KE with a certificate
     /// from a throwaway CA made here.
     pub fn start(kind: Kind, stratum1d: &Path, cpu: usize, setup: Nts) -> Result<Peer, String> {
-        Peer::start_at(kind, stratum1d, cpu, setup, None)
+        Peer::start_at(kind, stratum1d, cpu, setup, None, KeyKind::P256)
     }
 
     /// As [`Peer::start`], serving NTP on `ntp`'s address instead, which is on `ntp`'s
@@ -83,6 +171,7 @@ impl Peer {
         cpu: usize,
         setup: Nts,
         ntp: Option<(SocketAddr, &str)>,
+        key: KeyKind,
     ) -> Result<Peer, String> {
         let interface = ntp.map_or("lo", |(_, interface)| interface);
         let ntp = ntp.map(|(addr, _)| addr);
@@ -92,8 +181,7 @@ impl Peer {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let setup = if setup == Nts::Off && kind == Kind::Stratum1WithNts { Nts::Tuned } else { setup };
         let nts = setup != Nts::Off;
-        let certs =
-            if nts { Some(make_throwaway_ca(&dir.join("ca")).map_err(|e| e.to_string())?) } else { None };
+        let certs = if nts { Some(make_certificates(&dir.join("ca"), key)?) } else { None };
         let ke_port = if nts { free_tcp_port()? } else { 0 };
         let taskset = |program: &Path| {
             let mut c = Command::new("taskset");
