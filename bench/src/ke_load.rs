@@ -34,7 +34,11 @@ pub fn run(
     if !server.ip().is_loopback() {
         return Err(io::Error::other("the load generator only targets loopback"));
     }
-    let tls = tls_config(ca)?;
+    // Every exchange a full handshake: a server that hands out session tickets (ntpd-rs does)
+    // would otherwise be measured resuming, without its certificate or signature.
+    let mut full_handshakes = (*tls_config(ca)?).clone();
+    full_handshakes.resumption = rustls::client::Resumption::disabled();
+    let tls = Arc::new(full_handshakes);
     let completed = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::sync_channel::<()>(CLIENT_THREADS * 2);
