@@ -148,7 +148,8 @@ impl AeadKey {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<usize, AeadError> {
-        let out = place_plaintext(self.algorithm, plaintext, out)?;
+        let out = out.get_mut(..plaintext.len() + TAG_LEN).ok_or(AeadError::BufferTooSmall)?;
+        out[body_range(self.algorithm, plaintext.len())].copy_from_slice(plaintext);
         self.seal_in_place(nonce, associated_data, out)?;
         Ok(out.len())
     }
@@ -237,29 +238,8 @@ impl AeadCipher {
         })
     }
 
-    pub fn algorithm(&self) -> AeadAlgorithm {
-        match self {
-            AeadCipher::SivCmac256(_) => AeadAlgorithm::AesSivCmac256,
-            AeadCipher::SivCmac384(_) => AeadAlgorithm::AesSivCmac384,
-            AeadCipher::SivCmac512(_) => AeadAlgorithm::AesSivCmac512,
-            AeadCipher::Aes128GcmSiv(_) => AeadAlgorithm::Aes128GcmSiv,
-        }
-    }
-
-    /// Copies `plaintext` into `out` and seals it there; returns the ciphertext length.
-    pub fn seal(
-        &self,
-        nonce: &[u8],
-        associated_data: &[u8],
-        plaintext: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, AeadError> {
-        let out = place_plaintext(self.algorithm(), plaintext, out)?;
-        self.seal_in_place(nonce, associated_data, out)?;
-        Ok(out.len())
-    }
-
-    /// As [`AeadKey::seal_in_place`].
+    /// As [`AeadKey::seal_in_place`]. (Cookies are sealed in place only, so there is no
+    /// copying `seal` here.)
     pub fn seal_in_place(
         &self,
         nonce: &[u8],
@@ -288,17 +268,6 @@ impl AeadCipher {
             AeadCipher::Aes128GcmSiv(cipher) => gcm_siv_open(cipher, nonce, associated_data, ciphertext),
         }
     }
-}
-
-/// Copies `plaintext` to where `algorithm` seals it in `out`; returns the sealed length of `out`.
-fn place_plaintext<'a>(
-    algorithm: AeadAlgorithm,
-    plaintext: &[u8],
-    out: &'a mut [u8],
-) -> Result<&'a mut [u8], AeadError> {
-    let out = out.get_mut(..plaintext.len() + TAG_LEN).ok_or(AeadError::BufferTooSmall)?;
-    out[body_range(algorithm, plaintext.len())].copy_from_slice(plaintext);
-    Ok(out)
 }
 
 fn siv_from<C>(key: &[u8]) -> Result<Siv<C>, AeadError>
