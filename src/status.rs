@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use refclock::nmea::decode::FixMode;
+use refclock::nmea::DateRefusal;
 use refclock::receiver::ReceiverStatus;
 use sha2::{Digest, Sha256};
 use stratum1_web::snapshot::{
@@ -288,6 +289,8 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
             labels_refused_by_network: 0,
             second_changes_refused: 0,
             antenna: None,
+            date_refused: None,
+            date_corrected_from: None,
         };
     };
     let epoch = s.last_epoch.as_ref();
@@ -336,6 +339,14 @@ fn gnss_view(status: Option<&ReceiverStatus>, now_ns: i64) -> GnssView {
         labels_refused_by_network: s.pairing.refused_by_network,
         second_changes_refused: s.pairing.unadopted_changes,
         antenna: epoch.and_then(|e| e.antenna).map(|a| a.name().to_owned()),
+        date_refused: epoch.and_then(|e| e.date_refusal).map(|refusal| match refusal {
+            DateRefusal::TooEarly { .. } => format!(
+                "{refusal}; for a receiver known to have the rollover bug, set \
+                 refclock.week-rollover = \"correct\""
+            ),
+            DateRefusal::TooLate { .. } => refusal.to_string(),
+        }),
+        date_corrected_from: epoch.and_then(|e| e.date_corrected_from).map(|d| d.to_string()),
     }
 }
 
@@ -480,6 +491,34 @@ fn history_points(history: &crate::clock::history::ClockHistory) -> Vec<HistoryP
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The status view of a receiver that sent one RMC of 2007-04-07 (2026-11-21 minus an era).
+    fn view_after_a_rollover_rmc(rollover: refclock::nmea::WeekRollover) -> GnssView {
+        use refclock::nmea::DateWindow;
+        use refclock::pairing::PairingConfig;
+        let window = DateWindow::default().with_rollover(rollover);
+        let mut receiver = refclock::receiver::Receiver::new(window, PairingConfig::default(), true);
+        let mut samples = Vec::new();
+        for second in ["120001", "120002"] {
+            let body = format!("GPRMC,{second}.00,A,4404.1306,N,12118.8515,W,0.0,0.0,070407,,,A");
+            let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+            receiver.on_bytes(format!("${body}*{sum:02X}\r\n").as_bytes(), 0, &mut samples);
+        }
+        gnss_view(Some(receiver.status()), 0)
+    }
+
+    #[test]
+    fn a_refused_receiver_date_says_why_and_what_to_set() {
+        let view = view_after_a_rollover_rmc(refclock::nmea::WeekRollover::Refuse);
+        let refused = view.date_refused.unwrap();
+        assert!(refused.contains("2007-04-07 is before 2026-11-01"), "{refused}");
+        assert!(refused.contains("refclock.week-rollover = \"correct\""), "{refused}");
+        assert_eq!(view.date_corrected_from, None);
+        let view = view_after_a_rollover_rmc(refclock::nmea::WeekRollover::Correct);
+        assert_eq!(view.date_refused, None);
+        assert_eq!(view.date_corrected_from.as_deref(), Some("2007-04-07"));
+        assert_eq!(view.time.as_deref(), Some("2026-11-21T12:00:01.000Z"));
+    }
 
     #[test]
     fn capabilities_are_named_and_the_rest_counted() {

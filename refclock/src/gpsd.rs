@@ -122,12 +122,16 @@ impl GpsdStream {
             _ => None,
         };
         let valid = mode != FixMode::NoFix;
-        let date_refusal = self.window.check(date).err();
+        let resolved = self.window.resolve(date);
+        let date_refusal = resolved.err();
+        let date_corrected_from = resolved.ok().and_then(|r| r.corrected_from);
+        let date = resolved.map_or(date, |r| r.date);
         on_event(GpsdEvent::Epoch(Epoch {
             time_of_day,
             date: Some(date),
             date_stated: true,
             date_refusal,
+            date_corrected_from,
             valid,
             mode,
             satellites_used: self.sky_used,
@@ -157,6 +161,7 @@ impl GpsdStream {
             labels.date_refused += 1;
         } else {
             labels.labelled += 1;
+            labels.rollover_corrected += u64::from(date_corrected_from.is_some());
             self.last_labelled = Some(second);
             on_event(GpsdEvent::Label(Label { utc_second: second, mode }));
         }

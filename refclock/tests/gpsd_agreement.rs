@@ -10,15 +10,6 @@ use std::path::{Path, PathBuf};
 
 use refclock::nmea::agreement;
 
-/// Epochs where we deliberately differ from gpsd: (log, time, our mode, why).
-const DELIBERATE: &[(&str, &str, u8, &str)] = &[(
-    "unicore-um621.log",
-    "2024-06-09T00:07:05.000Z",
-    3,
-    "00:07:05 had RMC A and a 3D GGA; gpsd's last TPV with that time is the loss of fix at \
-         00:07:06 (RMC V), reported under the stale time. We put the loss in 00:07:06, as gpsd does too",
-)];
-
 fn captures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gnss");
     let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -43,11 +34,9 @@ fn decoded_epochs_agree_with_gpsd_on_time_and_mode() {
         assert!(!theirs.is_empty(), "{name}: gpsd reports no timed epoch");
         for (time, &mode) in &theirs {
             compared += 1;
-            let deliberate = DELIBERATE.iter().find(|(l, t, _, _)| *l == name && t == time);
-            match (ours.get(time), deliberate) {
-                (Some(&m), None) if m == mode => {}
-                (Some(&m), Some(&(_, _, expected, _))) if m == expected => {}
-                (got, _) => disagreements.push(format!("{name} {time}: gpsd mode {mode}, ours {got:?}")),
+            match ours.get(time) {
+                Some(&m) if m == mode => {}
+                got => disagreements.push(format!("{name} {time}: gpsd mode {mode}, ours {got:?}")),
             }
         }
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use refclock::nmea::DateWindow;
+use refclock::nmea::{DateWindow, WeekRollover};
 use stratum1::ctl::gnss_decode::decode_capture;
 use stratum1::ctl::http::fetch_status;
 use stratum1::ctl::views;
@@ -72,6 +72,10 @@ enum GnssCommand {
         /// Earliest date to accept as servable (YYYY-MM-DD); defaults to this release's date.
         #[arg(long, value_name = "DATE")]
         not_before: Option<chrono::NaiveDate>,
+        /// Move dates from the GPS era before that date 1024 weeks forward, as the daemon does
+        /// with `refclock.week-rollover = "correct"`.
+        #[arg(long)]
+        correct_week_rollover: bool,
     },
     /// Write a simulated receiver's NMEA to standard output, once a second at 300 ms past it,
     /// labelled with this machine's clock (to feed a serial port under test).
@@ -85,8 +89,10 @@ enum GnssCommand {
 fn main() -> ExitCode {
     let args = Args::parse();
     let view: fn(&stratum1_web::StatusSnapshot) -> String = match args.command.unwrap_or(Command::Status) {
-        Command::Gnss { command: Some(GnssCommand::Decode { file, not_before }) } => {
-            return decode(file, not_before)
+        Command::Gnss { command: Some(GnssCommand::Decode { file, not_before, correct_week_rollover }) } => {
+            let window = not_before.map_or_else(DateWindow::default, DateWindow::starting);
+            let rollover = if correct_week_rollover { WeekRollover::Correct } else { WeekRollover::Refuse };
+            return decode(file, window.with_rollover(rollover));
         }
         Command::Gnss { command: Some(GnssCommand::Simulate { seconds }) } => return simulate(seconds),
         Command::PiSetup { hat, apply, boot, model } => return pi_setup(&hat, apply, boot, &model),
@@ -227,8 +233,7 @@ fn simulate(seconds: u64) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn decode(file: PathBuf, not_before: Option<chrono::NaiveDate>) -> ExitCode {
-    let window = not_before.map_or_else(DateWindow::default, DateWindow::starting);
+fn decode(file: PathBuf, window: DateWindow) -> ExitCode {
     let out = BufWriter::new(io::stdout().lock());
     let result = if file.as_os_str() == "-" {
         decode_capture(io::stdin().lock(), window, out)

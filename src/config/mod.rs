@@ -16,7 +16,7 @@ mod sources;
 mod web;
 pub use clock::{ClockConfig, ClockSimulatorConfig};
 pub use nts::{CertificateSource, NtsConfig};
-pub use refclock::{Edge, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig};
+pub use refclock::{Edge, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig, WeekRollover};
 pub use sources::{IntegrityConfig, SourceConfig, SourceDefaults};
 pub use web::WebConfig;
 
@@ -333,6 +333,15 @@ mod tests {
         assert!(e.contains("line 2") && e.contains("min <= max"), "{e}");
         let e = error_of("[refclock]\nkind = \"ublox\"\n");
         assert!(e.contains("line 2") && e.contains("ublox"), "{e}");
+        let e = error_of("[refclock]\nweek-rollover = \"fix\"\n");
+        assert!(e.contains("line 2") && e.contains("correct"), "{e}");
+    }
+
+    #[test]
+    fn week_rollover_dates_are_refused_unless_correction_is_asked() {
+        assert_eq!(Config::from_toml("", "t.toml").unwrap().refclock.week_rollover, WeekRollover::Refuse);
+        let c = Config::from_toml("[refclock]\nweek-rollover = \"correct\"\n", "t.toml").unwrap();
+        assert_eq!(c.refclock.week_rollover, WeekRollover::Correct);
     }
 
     #[test]

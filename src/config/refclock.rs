@@ -41,6 +41,17 @@ pub enum Edge {
     Clear,
 }
 
+/// What to do with a receiver date from the GPS era (1024 weeks) before the release date.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeekRollover {
+    /// Refuse it: a rollover and a power-on default cannot be told apart.
+    #[default]
+    Refuse,
+    /// Move it 1024 weeks forward, as gpsd and NTPsec do: for a receiver known to have the bug.
+    Correct,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RefclockConfig {
@@ -80,6 +91,8 @@ pub struct RefclockConfig {
     #[serde(default = "default_nmea_fallback_s", deserialize_with = "nmea_fallback_s")]
     pub nmea_fallback_s: u32,
     #[serde(default)]
+    pub week_rollover: WeekRollover,
+    #[serde(default)]
     pub simulator: SimulatorConfig,
 }
 
@@ -99,6 +112,7 @@ impl Default for RefclockConfig {
             nmea_delay_ms: default_nmea_delay_ms(),
             nmea_window_ms: default_nmea_window_ms(),
             nmea_fallback_s: default_nmea_fallback_s(),
+            week_rollover: WeekRollover::Refuse,
             simulator: SimulatorConfig::default(),
         }
     }

@@ -19,6 +19,9 @@ pub fn epoch_json(epoch: &Epoch) -> Value {
     if let Some(refusal) = &epoch.date_refusal {
         line.insert("refused".into(), json!(refusal.to_string()));
     }
+    if let Some(sent) = epoch.date_corrected_from {
+        line.insert("date_corrected_from".into(), json!(sent.to_string()));
+    }
     line.insert("used".into(), json!(epoch.satellites_used));
     line.insert("in_view".into(), json!(epoch.satellites_in_view()));
     line.insert("tracked".into(), json!(epoch.satellites_tracked()));
@@ -65,6 +68,7 @@ pub fn counts_json(counts: &NmeaCounts) -> Value {
             .map(|(kind, n)| (kind.to_owned(), json!(n)))
             .collect::<serde_json::Map<_, _>>(),
         "labelled_seconds": l.labelled,
+        "labelled_rollover_corrected": l.rollover_corrected,
         "unlabelled_invalid": l.receiver_invalid,
         "unlabelled_date_refused": l.date_refused,
         "unlabelled_undated": l.undated,

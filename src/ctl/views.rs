@@ -169,6 +169,9 @@ pub fn gnss(s: &StatusSnapshot) -> String {
     if let Some(antenna) = g.antenna_text() {
         let _ = writeln!(out, "{:<20}: {antenna}", "Antenna");
     }
+    if let Some(text) = g.date_text() {
+        let _ = writeln!(out, "{:<20}: {text}", "Date");
+    }
     let used = g.satellites_used.map_or("?".to_owned(), |n| n.to_string());
     let _ = writeln!(out, "{:<20}: {used} used / {} in view", "Satellites", g.satellites_in_view);
     let _ = writeln!(out, "{:<20}: {}", "HDOP", g.hdop.map_or("-".to_owned(), |h| format!("{h:.1}")));

@@ -98,6 +98,8 @@ struct Seen {
     certificate_not_after: Option<i64>,
     nmea_delay_ms: Option<i64>,
     antenna: Option<String>,
+    date_refused: bool,
+    date_corrected: bool,
     /// When the state last left LOCKED, to say how long it was away.
     left_locked_ms: Option<i64>,
 }
@@ -154,6 +156,8 @@ impl EventDetector {
                 .map(|c| c.not_after_unix),
             nmea_delay_ms: gnss.map(|g| g.nmea_delay_ms),
             antenna: gnss.and_then(|g| g.antenna.clone()),
+            date_refused: gnss.is_some_and(|g| g.date_refused.is_some()),
+            date_corrected: gnss.is_some_and(|g| g.date_corrected_from.is_some()),
             left_locked_ms: None,
         };
         let reason = || s.state_reason.clone().unwrap_or_default();
@@ -226,6 +230,16 @@ impl EventDetector {
                     say(EventLevel::Info, format!("antenna: {text}"))
                 }
                 _ => {}
+            }
+        }
+        match (before.date_refused, current.date_refused, gnss.and_then(|g| g.date_text())) {
+            (false, true, Some(text)) => say(EventLevel::Error, format!("receiver date {text}")),
+            (true, false, _) => say(EventLevel::Info, "receiver date accepted".into()),
+            _ => {}
+        }
+        if !before.date_corrected && current.date_corrected {
+            if let Some(text) = gnss.and_then(|g| g.date_text()) {
+                say(EventLevel::Warning, text);
             }
         }
         if let (Some(was), Some(is)) = (&before.pps, &current.pps) {
@@ -500,6 +514,28 @@ mod tests {
         s.gnss.as_mut().unwrap().antenna = Some("ok".into());
         s.generated_unix_ms += 1000;
         assert_eq!(messages(&d.observe(&s)), ["info: antenna: ok"]);
+    }
+
+    #[test]
+    fn a_refused_receiver_date_is_an_error_and_a_corrected_one_a_warning() {
+        let mut d = EventDetector::default();
+        d.observe(&at(T0));
+        let mut s = at(1_800_000_001_000);
+        s.gnss.as_mut().unwrap().date_refused = Some("receiver date 2007-04-15 is before 2026-11-01".into());
+        assert_eq!(
+            messages(&d.observe(&s)),
+            ["error: receiver date refused: receiver date 2007-04-15 is before 2026-11-01"]
+        );
+        s.generated_unix_ms += 1000;
+        assert!(d.observe(&s).is_empty(), "said once");
+        let g = s.gnss.as_mut().unwrap();
+        g.date_refused = None;
+        g.date_corrected_from = Some("2007-04-15".into());
+        s.generated_unix_ms += 1000;
+        let got = messages(&d.observe(&s));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], "info: receiver date accepted");
+        assert!(got[1].starts_with("warning: the receiver sends 2007-04-15, 1024 weeks early"), "{got:?}");
     }
 
     #[test]

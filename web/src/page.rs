@@ -75,6 +75,9 @@ pub fn render(s: &StatusSnapshot) -> String {
             if let Some(antenna) = g.antenna_text() {
                 rows.insert(2, ("Antenna", antenna));
             }
+            if let Some(text) = g.date_text() {
+                rows.push(("Date", text));
+            }
             if let Some(warning) = &g.pairing_warning {
                 rows.push(("Pairing", warning.clone()));
             }

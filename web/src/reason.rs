@@ -74,6 +74,9 @@ fn receiver_problem(s: &StatusSnapshot) -> Option<String> {
             g.fix_mode, g.satellites_in_view
         ));
     }
+    if let Some(refused) = &g.date_refused {
+        return Some(refused.clone());
+    }
     if let Some(pps) = g.pps.as_deref().filter(|p| p.starts_with("down") || p.starts_with("silent")) {
         return Some(format!("PPS is {pps}: check the PPS pin and its overlay"));
     }
@@ -91,6 +94,16 @@ mod tests {
     #[test]
     fn locked_needs_no_reason() {
         assert_eq!(state_reason(&example()), None);
+    }
+
+    #[test]
+    fn a_refused_receiver_date_is_the_cause_when_the_fix_is_valid() {
+        let mut s = example();
+        s.state = OverallState::Unsynchronised;
+        if let Some(g) = s.gnss.as_mut() {
+            g.date_refused = Some("receiver date 2007-04-15 is before 2026-11-01".into());
+        }
+        assert_eq!(state_reason(&s).as_deref(), Some("receiver date 2007-04-15 is before 2026-11-01"));
     }
 
     #[test]

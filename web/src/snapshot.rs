@@ -214,6 +214,13 @@ pub struct GnssView {
     /// did (many receivers cannot tell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub antenna: Option<String>,
+    /// Why the receiver's date is not served (a week-number rollover or a stale clock), and
+    /// what to set; absent when it is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_refused: Option<String>,
+    /// The date the receiver sent when it is served 1024 weeks later (`week-rollover = "correct"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_corrected_from: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -315,6 +322,18 @@ impl GnssView {
             "short" => "short circuit: check the antenna cable".into(),
             other => other.to_owned(),
         })
+    }
+
+    /// The receiver's date when it is not served as sent: refused, or moved an era forward.
+    pub fn date_text(&self) -> Option<String> {
+        match (&self.date_refused, &self.date_corrected_from) {
+            (Some(refused), _) => Some(format!("refused: {refused}")),
+            (None, Some(from)) => Some(format!(
+                "the receiver sends {from}, 1024 weeks early (a week-number rollover); served \
+                 1024 weeks later (week-rollover = \"correct\")"
+            )),
+            (None, None) => None,
+        }
     }
 }
 
@@ -420,6 +439,8 @@ pub fn example() -> StatusSnapshot {
             labels_refused_by_network: 0,
             second_changes_refused: 0,
             antenna: Some("ok".into()),
+            date_refused: None,
+            date_corrected_from: None,
         }),
         ntp: NtpView {
             received: 1000,

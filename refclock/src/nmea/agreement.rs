@@ -6,15 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{DateWindow, Epoch, NmeaEvent, NmeaStream};
+use super::{DateWindow, Epoch, NmeaEvent, NmeaStream, WeekRollover};
 
 /// Epoch time (RFC 3339, milliseconds, as gpsd writes it) to fix mode (1, 2 or 3).
 pub type Modes = BTreeMap<String, u8>;
 
-/// Our epochs of a capture. Captures are old, and gpsd serves any date: they are judged from
-/// the GPS epoch on, not from our release date.
+/// Our epochs of a capture, decoded with what gpsd knew when it wrote the `.chk`.
 pub fn our_modes(capture: &[u8]) -> Modes {
-    let window = DateWindow::starting(chrono::NaiveDate::from_ymd_opt(1980, 1, 6).unwrap_or_default());
+    let window = window_gpsd_used(capture);
     let mut stream = NmeaStream::new(window);
     let mut modes = Modes::new();
     let mut keep = |epoch: Epoch| {
@@ -31,6 +30,22 @@ pub fn our_modes(capture: &[u8]) -> Modes {
         keep(epoch);
     }
     modes
+}
+
+/// The dates gpsd took as they came when it decoded a capture. A regression capture's
+/// `# Date: yyyy-mm-dd` comment puts gpsd in regression mode, which serves any date as sent:
+/// our window then starts at the GPS epoch. Without one gpsd decodes the capture as live input:
+/// its leap-second count (18 since 2017) tells it the date is after 2017-01-01, and it moves an
+/// earlier date one GPS era forward (`gpsd_utc_resolve`); our decoder is given the same
+/// knowledge, a window from 2017-01-01 that corrects the era before it.
+pub fn window_gpsd_used(capture: &[u8]) -> DateWindow {
+    let dated = capture.split(|&b| b == b'\n').any(|line| line.starts_with(b"# Date: "));
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+    if dated {
+        DateWindow::starting(day(1980, 1, 6))
+    } else {
+        DateWindow::starting(day(2017, 1, 1)).with_rollover(WeekRollover::Correct)
+    }
 }
 
 /// gpsd's epochs from a `.chk`: time to the mode of the last TPV with that time. Lines that
@@ -114,6 +129,22 @@ mod tests {
         assert_eq!(normalise("2015-04-13T20:26:40Z"), "2015-04-13T20:26:40.000Z");
         assert_eq!(normalise("2015-04-13T20:26:40.5Z"), "2015-04-13T20:26:40.500Z");
         assert_eq!(normalise("2015-04-13T20:26:40.000Z"), "2015-04-13T20:26:40.000Z");
+    }
+
+    #[test]
+    fn a_capture_gpsd_decoded_as_live_input_has_its_pre_2017_dates_moved_one_era() {
+        // As gpsd did with two captures whose header says `# Date = ...`, which it does not read.
+        let rmc = "$GNRMC,171926.00,A,4404.14063,N,12118.85478,W,0.117,,180315,,,A*76\n";
+        let live = format!("# Date = 2015-03-18\n{rmc}");
+        assert_eq!(
+            our_modes(live.as_bytes()).keys().next().map(String::as_str),
+            Some("2034-11-01T17:19:26.000Z")
+        );
+        let regression = format!("# Date: 2015-03-18\n{rmc}");
+        assert_eq!(
+            our_modes(regression.as_bytes()).keys().next().map(String::as_str),
+            Some("2015-03-18T17:19:26.000Z")
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct Epoch {
     pub date_stated: bool,
     /// Why the date may not be served, if it may not.
     pub date_refusal: Option<DateRefusal>,
+    /// The date the receiver sent, when `date` is that date moved one GPS era forward
+    /// ([`WeekRollover::Correct`](super::calendar::WeekRollover)).
+    pub date_corrected_from: Option<NaiveDate>,
     /// The receiver's own validity flag (RMC `A`, GGA quality > 0, GNS mode not `N`).
     pub valid: bool,
     pub mode: FixMode,
@@ -91,6 +94,8 @@ pub struct LabelCounts {
     pub undated: u64,
     /// Sub-second epochs (5 Hz receivers, SiRF's `.799`) name no whole second.
     pub fractional: u64,
+    /// Of the labelled, those whose date was moved one GPS era forward.
+    pub rollover_corrected: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -315,7 +320,10 @@ impl EpochAssembler {
     pub fn push(&mut self, fact: Fact) -> Step {
         let mut step = Step::default();
         if let Some(time) = fact.time() {
-            if self.open.as_ref().is_some_and(|open| open.time != time) {
+            if let Some(open) = self.open.as_mut().filter(|open| open.time != time) {
+                if loss_named_under_last_time(&fact) {
+                    open.mode = Some(FixMode::NoFix);
+                }
                 step.closed = self.finish();
             }
             self.open.get_or_insert_with(|| OpenEpoch { time, ..Default::default() });
@@ -349,9 +357,14 @@ impl EpochAssembler {
         if !open.labelled {
             self.count_unlabelled(&open);
         }
-        let (date, date_stated) = match open.stated_date {
+        let (reported, date_stated) = match open.stated_date {
             Some(date) => (Some(date), true),
             None => (self.carried_date(open.time), false),
+        };
+        let resolved = reported.map(|d| self.window.resolve(d));
+        let date = match resolved {
+            Some(Ok(r)) => Some(r.date),
+            _ => reported,
         };
         if let Some(date) = open.stated_date {
             self.last_date = Some((date, open.time));
@@ -366,7 +379,8 @@ impl EpochAssembler {
             time_of_day: open.time,
             date,
             date_stated,
-            date_refusal: date.and_then(|d| self.window.check(d).err()),
+            date_refusal: resolved.and_then(Result::err),
+            date_corrected_from: resolved.and_then(|r| r.ok()?.corrected_from),
             valid: open.valid(),
             mode,
             satellites_used: open.fix_used.or((open.gsa_used > 0).then_some(open.gsa_used)),
@@ -393,12 +407,14 @@ impl EpochAssembler {
     /// Only a stated date labels: a carried one is a guess across a possible midnight.
     fn try_label(&mut self) -> Option<Label> {
         let open = self.open.as_mut()?;
-        let date = open.stated_date?;
-        if !open.valid() || !open.time.is_whole_second() || self.window.check(date).is_err() {
+        let resolved = self.window.resolve(open.stated_date?).ok()?;
+        if !open.valid() || !open.time.is_whole_second() {
             return None;
         }
         open.labelled = true;
         self.counts.labelled += 1;
+        self.counts.rollover_corrected += u64::from(resolved.corrected_from.is_some());
+        let date = resolved.date;
         let midnight = date.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
         Some(Label { utc_second: midnight + i64::from(open.time.millis() / 1000), mode: open.final_mode() })
     }
@@ -414,6 +430,15 @@ impl EpochAssembler {
             self.counts.date_refused += 1;
         }
     }
+}
+
+/// gpsd does not take the time of an RMC marked invalid (the MTK3301 and the RGM-3800 send
+/// bogus times with `V`, its driver notes), so when such an RMC carries a time and a date,
+/// gpsd reports the loss of fix under the last good time: the epoch the RMC closes ends with
+/// no fix in gpsd's view, and in ours. The label that epoch gave when it was valid stands; an
+/// invalid RMC without a date leaves gpsd with no time at all, and the epoch before as it was.
+fn loss_named_under_last_time(fact: &Fact) -> bool {
+    matches!(fact, Fact::Rmc { valid: false, time: Some(_), date: Some(_), .. })
 }
 
 /// The constellations present in an epoch's satellite list, for status displays.
@@ -617,6 +642,46 @@ mod tests {
         assert!(labels.is_empty());
         assert!(matches!(epochs[0].date_refusal, Some(DateRefusal::TooEarly { .. })));
         assert_eq!(counts.date_refused, 1);
+    }
+
+    #[test]
+    fn a_rollover_date_is_labelled_one_era_later_when_correction_is_asked() {
+        let window = DateWindow::starting(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap())
+            .with_rollover(crate::nmea::WeekRollover::Correct);
+        let mut stream = NmeaStream::new(window);
+        let mut labels = Vec::new();
+        stream.push(
+            sentence("GPRMC,120001.00,A,4404.1306,N,12118.8515,W,0.0,0.0,070407,,,A").as_bytes(),
+            |event| {
+                if let NmeaEvent::Label(label) = event {
+                    labels.push(label);
+                }
+            },
+        );
+        let epoch = stream.finish().unwrap();
+        let second = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap().and_hms_opt(12, 0, 1).unwrap();
+        assert_eq!(labels.len(), 1);
+        assert_eq!(labels[0].utc_second, second.and_utc().timestamp());
+        assert_eq!(epoch.rfc3339().as_deref(), Some("2026-11-21T12:00:01.000Z"));
+        assert_eq!(epoch.date_corrected_from, NaiveDate::from_ymd_opt(2007, 4, 7));
+        assert_eq!(epoch.date_refusal, None);
+        assert_eq!(stream.counts().labels.rollover_corrected, 1);
+    }
+
+    #[test]
+    fn a_loss_of_fix_in_an_invalid_rmc_ends_the_epoch_before_it() {
+        // gpsd takes no time from an RMC marked V: a dated one reports the loss under the last
+        // good second. The label that second gave stands.
+        let lost = "GPRMC,120002.00,V,4404.1306,N,12118.8515,W,0.0,0.0,211126,,,N";
+        let (labels, epochs, _) = run(&[FIX_1, GGA_1, GSA, lost]);
+        assert_eq!(labels.len(), 1);
+        assert_eq!((epochs[0].mode, epochs[1].mode), (FixMode::NoFix, FixMode::NoFix));
+        // Without a date gpsd has no time for the RMC at all, and leaves the second before as it was.
+        let undated = "GPRMC,120002.00,V,,,,,,,,,,N";
+        assert_eq!(run(&[FIX_1, GGA_1, GSA, undated]).1[0].mode, FixMode::ThreeD);
+        // A GGA without a fix names its own second (gpsd reports it there too).
+        let gga_lost = "GPGGA,120002.00,,,,,0,00,,,M,,M,,";
+        assert_eq!(run(&[FIX_1, GGA_1, GSA, gga_lost]).1[0].mode, FixMode::ThreeD);
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod epoch;
 pub mod framing;
 pub mod stream;
 
-pub use calendar::{DateRefusal, DateWindow};
+pub use calendar::{DateRefusal, DateWindow, ResolvedDate, WeekRollover};
 pub use decode::{Antenna, Constellation, FixMode, TimeOfDay};
 pub use epoch::{Epoch, Label};
 pub use stream::{NmeaCounts, NmeaEvent, NmeaStream};
