@@ -151,14 +151,9 @@ fn default_key_rotation_s() -> u64 {
 fn default_keys_kept() -> u32 {
     7
 }
-/// AES-SIV-CMAC-256 first: every NTS client has it (it is mandatory).
+/// By this processor: AES-SIV-CMAC-256 first with AES instructions, AES-128-GCM-SIV without.
 fn default_aead_preference() -> Vec<AeadAlgorithm> {
-    vec![
-        AeadAlgorithm::AesSivCmac256,
-        AeadAlgorithm::Aes128GcmSiv,
-        AeadAlgorithm::AesSivCmac512,
-        AeadAlgorithm::AesSivCmac384,
-    ]
+    AeadAlgorithm::default_preference(crate::nts::aead::hardware_aes())
 }
 fn default_max_connections() -> usize {
     256
@@ -227,7 +222,10 @@ mod tests {
             Config::from_toml("[nts]\nenabled = true\nthrowaway-ca-dir = \"/tmp/x\"\n", "t").unwrap();
         assert!(config.nts.enabled);
         assert_eq!(config.nts.key_rotation_s, 86_400);
-        assert_eq!(config.nts.aead_preference[0].id(), 15);
+        assert_eq!(
+            config.nts.aead_preference,
+            crate::nts::aead::AeadAlgorithm::default_preference(crate::nts::aead::hardware_aes())
+        );
         assert!(config.nts.certificate_source().is_ok());
 
         let e = Config::from_toml("[nts]\naead-preference = [\"AES-SIV-CMAC-128\"]\n", "t").unwrap_err();

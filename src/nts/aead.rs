@@ -43,6 +43,25 @@ impl AeadAlgorithm {
         }
     }
 
+    /// The server's order when the configuration names none. Where the processor has AES
+    /// instructions (x86's AES-NI, the Pi 5's ARMv8 cryptography extensions) AES-SIV-CMAC-256
+    /// comes first: every client has it and it is the cheapest there. Without them (a Pi 4)
+    /// AES-128-GCM-SIV does: in software an NTS request then costs a half to two thirds as
+    /// much (docs/benchmarks.md, "NTS on the Pi's processors"), and a client that does not
+    /// offer it still gets AES-SIV.
+    pub fn default_preference(hardware_aes: bool) -> Vec<AeadAlgorithm> {
+        let mut order = vec![
+            AeadAlgorithm::AesSivCmac256,
+            AeadAlgorithm::Aes128GcmSiv,
+            AeadAlgorithm::AesSivCmac512,
+            AeadAlgorithm::AesSivCmac384,
+        ];
+        if !hardware_aes {
+            order.swap(0, 1);
+        }
+        order
+    }
+
     pub fn from_id(id: u16) -> Option<Self> {
         AeadAlgorithm::ALL.into_iter().find(|a| a.id() == id)
     }
@@ -356,9 +375,37 @@ fn check_nonce(algorithm: AeadAlgorithm, nonce: &[u8]) -> Result<(), AeadError> 
     }
 }
 
+/// Whether the `aes` crate runs on AES instructions here: it checks the processor at run time,
+/// but on aarch64 only when built with `--cfg aes_armv8` (`.cargo/config.toml`), and never with
+/// `--cfg aes_force_soft`.
+pub fn hardware_aes() -> bool {
+    if cfg!(aes_force_soft) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("aes");
+    #[cfg(target_arch = "aarch64")]
+    return cfg!(aes_armv8) && std::arch::is_aarch64_feature_detected!("aes");
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    return false;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_aes_instructions_gcm_siv_comes_first_and_every_algorithm_stays_offered() {
+        let with = AeadAlgorithm::default_preference(true);
+        let without = AeadAlgorithm::default_preference(false);
+        assert_eq!(with[0], AeadAlgorithm::AesSivCmac256);
+        assert_eq!(without[..2], [AeadAlgorithm::Aes128GcmSiv, AeadAlgorithm::AesSivCmac256]);
+        for order in [with, without] {
+            let mut ids: Vec<u16> = order.iter().map(|a| a.id()).collect();
+            ids.sort();
+            assert_eq!(ids, [15, 16, 17, 30]);
+        }
+    }
 
     fn key(algorithm: AeadAlgorithm) -> AeadKey {
         let bytes: Vec<u8> = (0..algorithm.key_len() as u8).collect();

@@ -121,6 +121,12 @@ impl PreparedNts {
     /// announced when it is not 123 and no `ntp-port` is configured.
     pub fn start(self, config: &NtsConfig, ntp_addrs: &[SocketAddr]) -> io::Result<NtsService> {
         let ntp_port = config.ntp_port.or_else(|| ntp_addrs.first().map(|a| a.port()).filter(|p| *p != 123));
+        let order: Vec<&str> = config.aead_preference.iter().map(|a| a.name()).collect();
+        let processor = if crate::nts::aead::hardware_aes() { "with" } else { "without" };
+        tracing::info!(
+            "nts: AEAD preference {} (this processor runs AES {processor} AES instructions)",
+            order.join(", ")
+        );
         let settings = KeSettings {
             listen: config.listen.clone(),
             offer: KeOffer {
