@@ -21,7 +21,7 @@ use refclock::serial::{SerialConfig, SerialEvent, SerialReader};
 use refclock::sim::{now_nanos, SimConfig, SimulatedReceiver};
 
 use crate::clock::task::{SampleSink, SharedSimulatedClock};
-use crate::config::{Edge, PpsKind, RefclockConfig, RefclockKind, WeekRollover};
+use crate::config::{Edge, PpsKind, RefclockConfig, RefclockKind};
 
 /// The latest receiver status, for the status page and `stratum1ctl`.
 pub type SharedReceiverStatus = Arc<RwLock<Option<ReceiverStatus>>>;
@@ -111,10 +111,7 @@ impl GnssTask {
                 .then(|| i64::from(config.nmea_fallback_s) * 1_000_000_000),
             ..PairingConfig::default()
         };
-        let window = DateWindow::default().with_rollover(match config.week_rollover {
-            WeekRollover::Refuse => refclock::nmea::WeekRollover::Refuse,
-            WeekRollover::Correct => refclock::nmea::WeekRollover::Correct,
-        });
+        let window = DateWindow::default().with_rollover(config.week_rollover);
         let receiver = match config.kind {
             RefclockKind::Gpsd => Receiver::through_gpsd(window, pairing),
             _ => Receiver::new(window, pairing, with_pps),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use super::in_range;
+pub use refclock::nmea::WeekRollover;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -41,14 +42,12 @@ pub enum Edge {
     Clear,
 }
 
-/// What to do with a receiver date from the GPS era (1024 weeks) before the release date.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WeekRollover {
-    /// Refuse it: a rollover and a power-on default cannot be told apart.
-    #[default]
+/// `week-rollover`'s names for the decoder's own [`WeekRollover`], which holds the meaning:
+/// serde checks that the two list the same variants.
+#[derive(Deserialize)]
+#[serde(remote = "WeekRollover", rename_all = "kebab-case")]
+enum WeekRolloverName {
     Refuse,
-    /// Move it 1024 weeks forward, as gpsd and NTPsec do: for a receiver known to have the bug.
     Correct,
 }
 
@@ -90,7 +89,8 @@ pub struct RefclockConfig {
     /// 0: never; the server then stays unsynchronised without PPS.
     #[serde(default = "default_nmea_fallback_s", deserialize_with = "nmea_fallback_s")]
     pub nmea_fallback_s: u32,
-    #[serde(default)]
+    /// What to do with a receiver date from the GPS era (1024 weeks) before the release date.
+    #[serde(default, with = "WeekRolloverName")]
     pub week_rollover: WeekRollover,
     #[serde(default)]
     pub simulator: SimulatorConfig,
