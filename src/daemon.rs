@@ -7,22 +7,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::system;
 use crate::clock::task::ClockTask;
-use crate::clock::{observe_only_state, precision_from_step, system, ClockMode};
+use crate::config::ClockMode;
 use crate::config::Config;
 use crate::events::EventWatcher;
 use crate::gnss::{ClockLink, GnssTask};
-use crate::integrity::Witness;
-use crate::ntp::counters::{CountsSnapshot, ServerCounters};
-use crate::ntp::rate_limit::RateLimiter;
-use crate::ntp::server::{RatePolicy, Server};
 use crate::ntp::udp::{Shared, UdpService};
 use crate::ntp::xdp::XdpService;
 use crate::nts::ke_server::KeCountsSnapshot;
 use crate::nts::service::{self as nts_service, NtsService};
-use crate::sources::poller::{CertificateTime, Pollers};
+use crate::sources::poller::{CertificateTime, PollerConfig, Pollers};
 use crate::state::SharedServedClock;
 use crate::status::{NtsSources, StatusSources};
+use stratum1_core::integrity::Witness;
+use stratum1_core::ntp::counters::{CountsSnapshot, ServerCounters};
+use stratum1_core::ntp::rate_limit::RateLimiter;
+use stratum1_core::ntp::server::{RatePolicy, Server};
+use stratum1_core::served::{observe_only_state, precision_from_step};
 use stratum1_web::server::WebServer;
 
 /// The running services. Every one is optional so that a daemon that failed half-way through
@@ -151,8 +153,12 @@ impl Daemon {
                 keys: nts.keys.clone(),
             });
         }
-        let pollers =
-            config.source.iter().enumerate().map(|(i, s)| s.poller(i, &config.source_defaults)).collect();
+        let pollers = config
+            .source
+            .iter()
+            .enumerate()
+            .map(|(i, s)| PollerConfig::new(i, s, &config.source_defaults))
+            .collect();
         daemon.sources = Some(Pollers::start(pollers, clock_reader, source_sink, certificate_time)?);
         for s in &config.source {
             tracing::info!(

@@ -3,15 +3,14 @@
 //! keeps the last hundred events for `/api/status`, the page and `stratum1ctl events`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use stratum1_web::events::{EventDetector, EventLevel, EventLog, EventView};
+use stratum1_web::events::EventDetector;
+use stratum1_web::snapshot::{EventLevel, EventView};
 
 use crate::status::StatusSources;
-
-pub type SharedEventLog = Arc<Mutex<EventLog>>;
 
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 

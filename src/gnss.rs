@@ -12,16 +12,19 @@ use std::time::{Duration, Instant};
 
 use refclock::gpio::{GpioConfig, GpioReader};
 use refclock::gpsd_client::{GpsdClient, GpsdConfig};
-use refclock::link::{EdgeEvent, LinkStatus, Polarity};
-use refclock::nmea::DateWindow;
-use refclock::pairing::{LabelTimingMisfit, LocalNanos, NetworkTime, PairingConfig};
+use refclock::link::EdgeEvent;
 use refclock::pps::{PpsConfig, PpsReader};
-use refclock::receiver::{Receiver, ReceiverStatus};
 use refclock::serial::{SerialConfig, SerialEvent, SerialReader};
-use refclock::sim::{now_nanos, SimConfig, SimulatedReceiver};
+use refclock::sim::{now_nanos, SimulatedReceiver};
+use refclock_core::link::LinkStatus;
+use refclock_core::nmea::DateWindow;
+use refclock_core::pairing::{LabelTimingMisfit, LocalNanos, PairingConfig};
+use refclock_core::receiver::{Receiver, ReceiverStatus};
+use refclock_core::sim::SimConfig;
 
 use crate::clock::task::{SampleSink, SharedSimulatedClock};
-use crate::config::{Edge, PpsKind, RefclockConfig, RefclockKind};
+use crate::config::{PpsKind, RefclockConfig, RefclockKind};
+use crate::state::SharedNetworkTime;
 
 /// The latest receiver status, for the status page and `stratum1ctl`.
 pub type SharedReceiverStatus = Arc<RwLock<Option<ReceiverStatus>>>;
@@ -45,9 +48,6 @@ pub struct ClockLink {
     /// What the upstream sources say of the local clock: the pairing decides the second by it.
     pub network: SharedNetworkTime,
 }
-
-/// Written by the clock task at each network update, read here before every input.
-pub type SharedNetworkTime = Arc<RwLock<Option<NetworkTime>>>;
 
 /// A running shell, held only so that dropping it stops its thread.
 type Shell = Box<dyn Any + Send>;
@@ -167,10 +167,7 @@ fn simulator_config(config: &RefclockConfig) -> SimConfig {
 }
 
 fn start_pps(config: &RefclockConfig, tx: mpsc::Sender<Input>) -> io::Result<Option<Shell>> {
-    let polarity = match config.edge {
-        Edge::Assert => Polarity::Assert,
-        Edge::Clear => Polarity::Clear,
-    };
+    let polarity = config.edge;
     let sink = Box::new(move |event| drop(tx.send(Input::Edge(event))));
     Ok(match config.pps {
         PpsKind::None => None,
@@ -340,10 +337,10 @@ mod tests {
         let mut status =
             Receiver::new(DateWindow::default(), PairingConfig::default(), true).status().clone();
         status.locked = true;
-        status.last_sample = Some(refclock::Sample {
+        status.last_sample = Some(refclock_core::Sample {
             edge_local: (1000, 1_100),
             utc_second: 1000,
-            quality: refclock::Quality::Pps,
+            quality: refclock_core::Quality::Pps,
         });
         let now = 1000 * 1_000_000_000 + 500_000_000;
         assert!(describe(&status, now).ends_with("locked, offset +1.1 us"), "{}", describe(&status, now));

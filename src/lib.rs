@@ -1,5 +1,7 @@
-//! stratum1: a GNSS-disciplined Stratum-1 NTP/NTS server. The library holds the pure cores and
-//! the thin shells; `stratum1d` (src/main.rs) wires them together.
+//! stratum1: a GNSS-disciplined Stratum-1 NTP/NTS server. This crate is the daemon: the
+//! configuration, the shells (sockets, AF_XDP, adjtimex, files, the TLS server), the tasks and
+//! the wiring; `stratum1d` (src/main.rs) starts them. The pure cores are `stratum1-core` and
+//! `refclock-core`, the receiver shells `refclock`, the page `stratum1-web`.
 
 pub mod clock;
 pub mod config;
@@ -8,7 +10,6 @@ pub mod daemon;
 pub mod events;
 pub mod gnss;
 pub mod instance_lock;
-pub mod integrity;
 pub mod logging;
 pub mod net;
 pub mod notify;

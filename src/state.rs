@@ -1,42 +1,20 @@
-//! The clock state the server announces: written by the clock task, read by every UDP worker
-//! once per batch (and later by the status page and `stratum1ctl`).
+//! The slots the daemon's tasks share, below every task so that none imports another for them:
+//! the clock state the server announces (written by the clock task, read by every UDP worker
+//! once per batch, by the page and `stratum1ctl`), what the network says of the local clock,
+//! and the event log.
 
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
-use crate::ntp::packet::{LeapIndicator, ReferenceId};
-use crate::ntp::timestamp::{NtpShort, NtpTimestamp};
+use refclock_core::pairing::NetworkTime;
+use stratum1_core::served::ServedClock;
+use stratum1_web::events::EventLog;
 
-/// What a response says about the server's clock (RFC 5905 header fields).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServedClock {
-    pub leap: LeapIndicator,
-    pub stratum: u8,
-    pub reference_id: ReferenceId,
-    /// log2 seconds of the clock's reading precision.
-    pub precision: i8,
-    pub root_delay: NtpShort,
-    pub root_dispersion: NtpShort,
-    pub reference_time: NtpTimestamp,
-}
+/// Written by the clock task at each network update, read by the GNSS task before every input:
+/// the pairing decides the second by it.
+pub type SharedNetworkTime = Arc<RwLock<Option<NetworkTime>>>;
 
-impl ServedClock {
-    /// The honest default: no reference, so clients must not use us.
-    pub fn unsynchronised(precision: i8) -> Self {
-        ServedClock {
-            leap: LeapIndicator::Unsynchronised,
-            stratum: 16,
-            reference_id: ReferenceId::INIT,
-            precision,
-            root_delay: NtpShort::ZERO,
-            root_dispersion: NtpShort::MAX,
-            reference_time: NtpTimestamp::ZERO,
-        }
-    }
-
-    pub fn is_synchronised(&self) -> bool {
-        self.leap != LeapIndicator::Unsynchronised && (1..16).contains(&self.stratum)
-    }
-}
+/// The last events, written by the event watcher, read by the status endpoints.
+pub type SharedEventLog = Arc<Mutex<EventLog>>;
 
 /// The shared slot holding the current [`ServedClock`]. A read lock per batch is cheap next to
 /// a system call, and the value is small enough to copy out.

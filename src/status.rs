@@ -5,30 +5,31 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use refclock::nmea::decode::FixMode;
-use refclock::nmea::DateRefusal;
-use refclock::receiver::ReceiverStatus;
+use refclock_core::nmea::decode::FixMode;
+use refclock_core::nmea::DateRefusal;
+use refclock_core::receiver::ReceiverStatus;
 use sha2::{Digest, Sha256};
 use stratum1_web::snapshot::{
     CertificateView, ClockView, GnssView, HistoryPoint, IntegrityView, NtpView, NtsView, OverallState,
     PositionView, ProcessView, ServerView, SignalView, SourceView, StatusSnapshot,
 };
 
-use crate::clock::discipline::LockState;
-use crate::clock::history::SharedClockHistory;
 use crate::clock::task::{ClockStatus, SharedClockStatus, SharedIntegrity};
-use crate::clock::ClockMode;
+use crate::config::ClockMode;
 use crate::gnss::SharedReceiverStatus;
-use crate::integrity::IntegrityReport;
-use crate::ntp::counters::{CountsSnapshot, ServerCounters};
-use crate::ntp::packet::LeapIndicator;
-use crate::ntp::server::DropReason;
-use crate::ntp::timestamp::NtpTimestamp;
 use crate::nts::certificates::ReloadingIdentity;
 use crate::nts::ke_server::KeCounters;
-use crate::nts::SharedKeys;
-use crate::sources::SourceMode;
-use crate::state::{ServedClock, SharedServedClock};
+use crate::state::SharedServedClock;
+use stratum1_core::clock::discipline::LockState;
+use stratum1_core::clock::history::SharedClockHistory;
+use stratum1_core::integrity::IntegrityReport;
+use stratum1_core::ntp::counters::{CountsSnapshot, ServerCounters};
+use stratum1_core::ntp::server::DropReason;
+use stratum1_core::nts::SharedKeys;
+use stratum1_core::packet::LeapIndicator;
+use stratum1_core::served::ServedClock;
+use stratum1_core::sources::SourceMode;
+use stratum1_core::time::NtpTimestamp;
 
 /// Where each part of the status lives.
 pub struct StatusSources {
@@ -46,7 +47,7 @@ pub struct StatusSources {
     /// Earlier looks at the samples the clock used, for its update interval.
     pub sample_rate: std::sync::Mutex<RateWindow>,
     /// What [`crate::events::EventWatcher`] noticed.
-    pub events: crate::events::SharedEventLog,
+    pub events: crate::state::SharedEventLog,
 }
 
 /// Counter readings at most a minute old, one per second at most, oldest first.
@@ -173,7 +174,7 @@ fn overall_state(
         Some(LockState::Holdover) if served.is_synchronised() => OverallState::Holdover,
         _ if served.is_synchronised()
             && served.stratum > 1
-            && served.reference_id != crate::clock::LOCAL_REFERENCE_ID =>
+            && served.reference_id != stratum1_core::served::LOCAL_REFERENCE_ID =>
         {
             OverallState::Network
         }
@@ -187,7 +188,7 @@ fn overall_state(
 /// An ASCII name at stratum 1 and for a declared local stratum; an upstream's address above.
 fn reference_id_text(served: &ServedClock) -> String {
     let id = served.reference_id;
-    if served.stratum > 1 && served.stratum < 16 && id != crate::clock::LOCAL_REFERENCE_ID {
+    if served.stratum > 1 && served.stratum < 16 && id != stratum1_core::served::LOCAL_REFERENCE_ID {
         return std::net::Ipv4Addr::from(id.0).to_string();
     }
     String::from_utf8_lossy(&id.0).trim_end_matches('\0').to_owned()
@@ -471,7 +472,7 @@ pub fn certificate_view(der: &[u8]) -> Option<CertificateView> {
     })
 }
 
-fn history_points(history: &crate::clock::history::ClockHistory) -> Vec<HistoryPoint> {
+fn history_points(history: &stratum1_core::clock::history::ClockHistory) -> Vec<HistoryPoint> {
     // The day series (per minute) up to where the recent one (per second) begins.
     let recent_start = history.recent.front().map_or(i64::MAX, |p| p.unix_s);
     history
@@ -493,11 +494,11 @@ mod tests {
     use super::*;
 
     /// The status view of a receiver that sent one RMC of 2007-04-07 (2026-11-21 minus an era).
-    fn view_after_a_rollover_rmc(rollover: refclock::nmea::WeekRollover) -> GnssView {
-        use refclock::nmea::DateWindow;
-        use refclock::pairing::PairingConfig;
+    fn view_after_a_rollover_rmc(rollover: refclock_core::nmea::WeekRollover) -> GnssView {
+        use refclock_core::nmea::DateWindow;
+        use refclock_core::pairing::PairingConfig;
         let window = DateWindow::default().with_rollover(rollover);
-        let mut receiver = refclock::receiver::Receiver::new(window, PairingConfig::default(), true);
+        let mut receiver = refclock_core::receiver::Receiver::new(window, PairingConfig::default(), true);
         let mut samples = Vec::new();
         for second in ["120001", "120002"] {
             let body = format!("GPRMC,{second}.00,A,4404.1306,N,12118.8515,W,0.0,0.0,070407,,,A");
@@ -509,12 +510,12 @@ mod tests {
 
     #[test]
     fn a_refused_receiver_date_says_why_and_what_to_set() {
-        let view = view_after_a_rollover_rmc(refclock::nmea::WeekRollover::Refuse);
+        let view = view_after_a_rollover_rmc(refclock_core::nmea::WeekRollover::Refuse);
         let refused = view.date_refused.unwrap();
         assert!(refused.contains("2007-04-07 is before 2026-11-01"), "{refused}");
         assert!(refused.contains("refclock.week-rollover = \"correct\""), "{refused}");
         assert_eq!(view.date_corrected_from, None);
-        let view = view_after_a_rollover_rmc(refclock::nmea::WeekRollover::Correct);
+        let view = view_after_a_rollover_rmc(refclock_core::nmea::WeekRollover::Correct);
         assert_eq!(view.date_refused, None);
         assert_eq!(view.date_corrected_from.as_deref(), Some("2007-04-07"));
         assert_eq!(view.time.as_deref(), Some("2026-11-21T12:00:01.000Z"));

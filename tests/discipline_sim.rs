@@ -2,12 +2,12 @@
 //! recovery, a GNSS label jump, leap seconds and a restart from the drift. Bounds are looser
 //! than the benchmark's targets so that they hold for every seed tried, not just one.
 
-use refclock::Quality;
-use stratum1::clock::accuracy::{self, Timeline};
-use stratum1::clock::discipline::{Discipline, DisciplineConfig, LockState, Steering};
-use stratum1::clock::oscillator::{Oscillator, OscillatorConfig};
-use stratum1::clock::sim_clock::SimulatedClock;
-use stratum1::clock::simulation::Simulation;
+use refclock_core::Quality;
+use stratum1_core::clock::accuracy::{self, Timeline};
+use stratum1_core::clock::discipline::{Discipline, DisciplineConfig, LockState, Steering};
+use stratum1_core::clock::oscillator::{Oscillator, OscillatorConfig};
+use stratum1_core::clock::sim_clock::SimulatedClock;
+use stratum1_core::clock::simulation::Simulation;
 
 const S: i64 = 1_000_000_000;
 
@@ -86,7 +86,7 @@ fn leap_second_insert_and_delete_pass_without_a_step() {
         let mut clock = SimulatedClock::new(Oscillator::new(config), start * S, 0.0);
         let mut discipline =
             Discipline::new(DisciplineConfig { steers: true, ..DisciplineConfig::default() });
-        let mut rng = refclock::sim::rng::SimRng::new(9);
+        let mut rng = refclock_core::sim::rng::SimRng::new(9);
         let mut leaps_done = 0i64;
         for elapsed in 1..1_200i64 {
             // `real` runs on without leaps; UTC labels (Unix seconds) repeat or skip one.
@@ -199,7 +199,7 @@ fn a_late_first_interrupt_does_not_keep_the_clock_from_locking() {
     let mut discipline = Discipline::new(DisciplineConfig::default());
     let frequency_ppb = 50_000.0;
     let mut lock = None;
-    let mut noise = refclock::sim::rng::SimRng::new(3);
+    let mut noise = refclock_core::sim::rng::SimRng::new(3);
     for second in 1..=120i64 {
         let late_ns = if second == 1 { 60_000.0 } else { 0.0 };
         let offset = frequency_ppb * second as f64 + late_ns + 1_000.0 * noise.normal();
@@ -343,7 +343,7 @@ fn a_temperature_step_is_not_taken_for_late_interrupts() {
     for seed in 1..=20 {
         let config = accuracy::scenario(seed, timeline);
         // The same receiver draws as the simulation's, to know which edges were late.
-        let mut plans = refclock::sim::Scenario::new(config.receiver.clone());
+        let mut plans = refclock_core::sim::Scenario::new(config.receiver.clone());
         let mut sim = Simulation::new(config.clone());
         let (mut late, mut rejected_before) = (0, 0);
         for _ in 0..timeline.end {

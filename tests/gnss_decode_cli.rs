@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-const CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/refclock/tests/data/gnss/mt3339.log");
+const CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/refclock-core/tests/data/gnss/mt3339.log");
 
 #[test]
 fn decodes_a_real_capture_to_json_lines() {

@@ -13,7 +13,7 @@ fn the_pi_configuration_is_valid_with_every_hat_preset() {
     for hat in ["adafruit-ultimate-gps", "uputronics-ublox"] {
         let text = format!("{base}\n{}", read(&format!("image/common/hats/{hat}.toml")));
         let config = stratum1::config::Config::from_toml(&text, hat).unwrap_or_else(|e| panic!("{hat}: {e}"));
-        assert_eq!(config.clock.mode, stratum1::clock::ClockMode::Kernel, "the appliance steers the clock");
+        assert_eq!(config.clock.mode, stratum1::config::ClockMode::Kernel, "the appliance steers the clock");
         assert!(config.nts.enabled && config.web.enabled);
         assert!(config.ntp.listen.iter().all(|a| a.port() == 123));
         assert_eq!(config.refclock.kind, stratum1::config::RefclockKind::Nmea);

@@ -2,13 +2,13 @@
 //! discipline and one authenticated network source in virtual time, with the faults a spoofer
 //! or a broken receiver brings. Each test prints what it measured (`--nocapture` shows it).
 
-use stratum1::clock::accuracy::{self, Timeline};
-use stratum1::clock::discipline::LockState;
-use stratum1::clock::leap::LeapStatus;
-use stratum1::clock::served::{network_fallback_state, source_reference_id};
-use stratum1::clock::simulation::{SecondRecord, SimulatedNetwork, Simulation, SimulationConfig};
-use stratum1::integrity::{GuardConfig, IntegrityState};
-use stratum1::ntp::timestamp::NtpTimestamp;
+use stratum1_core::clock::accuracy::{self, Timeline};
+use stratum1_core::clock::discipline::LockState;
+use stratum1_core::clock::leap::LeapStatus;
+use stratum1_core::clock::served::{network_fallback_state, source_reference_id};
+use stratum1_core::clock::simulation::{SecondRecord, SimulatedNetwork, Simulation, SimulationConfig};
+use stratum1_core::integrity::{GuardConfig, IntegrityState};
+use stratum1_core::time::NtpTimestamp;
 
 /// No PPS outage and no temperature step unless a test asks for one.
 const TIMELINE: Timeline =

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
-use stratum1_web::events::{EventLevel, EventView};
 use stratum1_web::server::WebServer;
 use stratum1_web::snapshot::{example, HistoryPoint, OverallState, SignalView, StatusSnapshot};
+use stratum1_web::snapshot::{EventLevel, EventView};
 
 /// Headless Chromium driven over `--remote-debugging-pipe` (commands on fd 3, answers on fd 4,
 /// each a JSON text ended by NUL), so no WebSocket client is needed.

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
-use stratum1::nts::aead::AeadAlgorithm;
 use stratum1::nts::client::{tls_config, KeConnection};
+use stratum1_core::nts::aead::AeadAlgorithm;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use stratum1::nts::aead::AeadAlgorithm;
 use stratum1::nts::client::{tls_config, KeConnection};
+use stratum1_core::nts::aead::AeadAlgorithm;
 
 const CLIENT_THREADS: usize = 8;
 

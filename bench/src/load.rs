@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use stratum1::nts::client::KeSession;
-use stratum1::nts::ntp_auth::{client_read_response, client_request};
+use stratum1_core::nts::ntp_auth::{client_read_response, client_request};
 
 const BATCH: usize = 32;
 const HEADER_LEN: usize = 48;

@@ -259,8 +259,8 @@ pub(crate) fn establish(
     ke: std::net::SocketAddr,
     ca: &std::path::Path,
 ) -> Result<stratum1::nts::client::KeSession, String> {
-    use stratum1::nts::aead::AeadAlgorithm;
     use stratum1::nts::client::{tls_config, KeConnection};
+    use stratum1_core::nts::aead::AeadAlgorithm;
     let tls = tls_config(ca).map_err(|e| e.to_string())?;
     let mut last = String::new();
     for _ in 0..50 {

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use refclock::gpsd::{GpsdEvent, GpsdStream};
-use refclock::nmea::DateWindow;
+use refclock_core::gpsd::{GpsdEvent, GpsdStream};
+use refclock_core::nmea::DateWindow;
 
 fn events(reads: &[&[u8]]) -> Vec<String> {
     let mut stream = GpsdStream::new(DateWindow::default());

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use refclock::nmea::{DateWindow, NmeaEvent, NmeaStream};
+use refclock_core::nmea::{DateWindow, NmeaEvent, NmeaStream};
 
 fn events(reads: &[&[u8]]) -> Vec<String> {
     let mut stream = NmeaStream::new(DateWindow::default());

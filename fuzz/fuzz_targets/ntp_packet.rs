@@ -3,12 +3,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum1::ntp::access::AccessList;
-use stratum1::ntp::packet::Packet;
-use stratum1::ntp::rate_limit::{RateLimitSettings, RateLimiter};
-use stratum1::ntp::server::{RatePolicy, RequestContext, Server};
-use stratum1::ntp::timestamp::NtpTimestamp;
-use stratum1::state::ServedClock;
+use stratum1_core::ntp::access::AccessList;
+use stratum1_core::packet::Packet;
+use stratum1_core::ntp::rate_limit::{RateLimitSettings, RateLimiter};
+use stratum1_core::ntp::server::{RatePolicy, RequestContext, Server};
+use stratum1_core::time::NtpTimestamp;
+use stratum1_core::served::ServedClock;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(packet) = Packet::parse(data) {

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum1::nts::aead::AeadAlgorithm;
-use stratum1::nts::ke_records::{read_record, read_request, KeOffer, RequestProgress};
+use stratum1_core::nts::aead::AeadAlgorithm;
+use stratum1_core::nts::ke_records::{read_record, read_request, KeOffer, RequestProgress};
 
 fuzz_target!(|data: &[u8]| {
     let offer = KeOffer { aead_preference: AeadAlgorithm::ALL.to_vec(), ntp_server: None, ntp_port: Some(123) };

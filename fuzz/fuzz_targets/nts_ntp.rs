@@ -6,15 +6,15 @@
 use std::sync::{Arc, RwLock};
 
 use libfuzzer_sys::fuzz_target;
-use stratum1::ntp::access::AccessList;
-use stratum1::ntp::packet::write_extension_field;
-use stratum1::ntp::server::{RequestContext, Server};
-use stratum1::ntp::timestamp::NtpTimestamp;
-use stratum1::nts::aead::{AeadAlgorithm, AeadKey};
-use stratum1::nts::cookie::{self, CookieContents};
-use stratum1::nts::key_set::CookieKeySet;
-use stratum1::nts::NtsPolicy;
-use stratum1::state::ServedClock;
+use stratum1_core::ntp::access::AccessList;
+use stratum1_core::packet::write_extension_field;
+use stratum1_core::ntp::server::{RequestContext, Server};
+use stratum1_core::time::NtpTimestamp;
+use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
+use stratum1_core::nts::cookie::{self, CookieContents};
+use stratum1_core::nts::key_set::CookieKeySet;
+use stratum1_core::nts::NtsPolicy;
+use stratum1_core::served::ServedClock;
 
 fn fixed_random(buffer: &mut [u8]) -> bool {
     buffer.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use linux_embedded_hal::gpio_cdev::{Chip, EventRequestFlags, LineEventHandle, LineRequestFlags};
 
-use crate::link::{sleep_unless_stopped, Backoff, EdgeEvent, EdgeEventSink, LinkStatus, Polarity};
+use crate::link::{sleep_unless_stopped, Backoff, EdgeEvent, EdgeEventSink, Polarity};
 use crate::sim::now_nanos;
+use refclock_core::link::LinkStatus;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GpioConfig {

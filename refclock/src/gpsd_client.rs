@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::link::{sleep_unless_stopped, Backoff, LinkStatus};
+use crate::link::{sleep_unless_stopped, Backoff};
 use crate::serial::{read_until_lost, SerialEvent, SerialSink};
+use refclock_core::link::LinkStatus;
 
 /// What gpsd is asked for: JSON reports, with PPS.
 const WATCH: &[u8] = b"?WATCH={\"enable\":true,\"json\":true,\"pps\":true};\n";

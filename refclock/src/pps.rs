@@ -13,8 +13,9 @@ use pps_time::pps::{
 };
 use pps_time::PpsDevice;
 
-use crate::link::{sleep_unless_stopped, Backoff, EdgeEvent, EdgeEventSink, LinkStatus, Polarity};
+use crate::link::{sleep_unless_stopped, Backoff, EdgeEvent, EdgeEventSink, Polarity};
 use crate::sim::now_nanos;
+use refclock_core::link::LinkStatus;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PpsConfig {

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::link::{sleep_unless_stopped, Backoff, LinkStatus};
-use crate::pairing::LocalNanos;
+use crate::link::{sleep_unless_stopped, Backoff};
 use crate::sim::now_nanos;
+use refclock_core::link::LinkStatus;
+use refclock_core::pairing::LocalNanos;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SerialConfig {

@@ -5,13 +5,14 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use refclock::link::LinkStatus;
-use refclock::nmea::DateWindow;
-use refclock::pairing::PairingConfig;
-use refclock::receiver::Receiver;
 use refclock::serial::{SerialConfig, SerialEvent, SerialReader};
-use refclock::sim::{SimConfig, SimulatedReceiver};
-use refclock::{Quality, Sample};
+use refclock::sim::SimulatedReceiver;
+use refclock_core::link::LinkStatus;
+use refclock_core::nmea::DateWindow;
+use refclock_core::pairing::PairingConfig;
+use refclock_core::receiver::Receiver;
+use refclock_core::sim::SimConfig;
+use refclock_core::{Quality, Sample};
 
 enum Input {
     Serial(SerialEvent),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use refclock::nmea::{DateWindow, WeekRollover};
+use refclock_core::nmea::{DateWindow, WeekRollover};
 use stratum1::ctl::gnss_decode::decode_capture;
 use stratum1::ctl::http::fetch_status;
 use stratum1::ctl::views;
@@ -224,8 +224,8 @@ fn simulate(seconds: u64) -> ExitCode {
             .saturating_sub(std::time::Duration::from_nanos(u64::from(now.subsec_nanos())));
         std::thread::sleep(wait);
         let report =
-            refclock::sim::nmea_out::EpochReport { labelled_second: second, fix: true, noise: i as u32 };
-        let text = refclock::sim::nmea_out::sentences(&report);
+            refclock_core::sim::nmea_out::EpochReport { labelled_second: second, fix: true, noise: i as u32 };
+        let text = refclock_core::sim::nmea_out::sentences(&report);
         if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
             return ExitCode::SUCCESS; // the reader went away
         }

@@ -9,17 +9,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-
-/// One point a minute for a day.
-pub const HISTORY_POINTS: usize = 24 * 60;
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HistoryPoint {
-    pub unix_s: i64,
-    pub offset_ns: f64,
-    pub frequency_ppb: f64,
-    pub error_bound_ns: f64,
-}
+use stratum1_core::clock::history::{HistoryPoint, HISTORY_POINTS};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClockMemory {

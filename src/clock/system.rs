@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::ntp::timestamp::NtpTimestamp;
+use stratum1_core::time::NtpTimestamp;
 
 pub fn now() -> NtpTimestamp {
     match SystemTime::now().duration_since(UNIX_EPOCH) {

@@ -7,9 +7,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::in_range;
 use super::refclock::RefclockConfig;
-use crate::clock::discipline::DisciplineConfig;
-use crate::clock::oscillator::{OscillatorConfig, TemperatureStep};
-use crate::clock::ClockMode;
+use stratum1_core::clock::discipline::DisciplineConfig;
+use stratum1_core::clock::oscillator::{OscillatorConfig, TemperatureStep};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -184,4 +183,18 @@ fn wander_ppb<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 }
 fn initial_offset_ms<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     in_range(d, "initial-offset-ms", -1e6..=1e6)
+}
+
+/// How the daemon treats the host clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockMode {
+    /// Read the host clock, never adjust it (like `chronyd -x`): everything is estimated and
+    /// announced, nothing is steered.
+    ObserveOnly,
+    /// Steer a simulated clock and oscillator; the host clock plays the reference and is only
+    /// read. The demo and the tests use this or observe-only.
+    Simulated,
+    /// Steer the host clock through `clock_adjtime` (the appliance; needs CAP_SYS_TIME).
+    Kernel,
 }

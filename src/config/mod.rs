@@ -6,17 +6,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::ntp::access::{AccessList, Cidr};
-use crate::ntp::rate_limit::RateLimitSettings;
+use stratum1_core::ntp::access::{AccessList, Cidr};
+use stratum1_core::ntp::rate_limit::RateLimitSettings;
 
 mod clock;
 mod nts;
 mod refclock;
 mod sources;
 mod web;
-pub use clock::{ClockConfig, ClockSimulatorConfig};
+pub use clock::{ClockConfig, ClockMode, ClockSimulatorConfig};
 pub use nts::{CertificateSource, NtsConfig};
-pub use refclock::{Edge, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig, WeekRollover};
+pub use refclock::{Polarity, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig, WeekRollover};
 pub use sources::{IntegrityConfig, SourceConfig, SourceDefaults};
 pub use web::WebConfig;
 
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn the_embedded_demo_config_is_valid_and_safe() {
         let c = Config::embedded_default().unwrap();
-        assert_ne!(c.clock.mode, crate::clock::ClockMode::Kernel, "the demo never steers the host clock");
+        assert_ne!(c.clock.mode, crate::config::ClockMode::Kernel, "the demo never steers the host clock");
         assert_eq!(c.clock.local_stratum, None, "the demo must not claim a stratum from nothing");
         for addr in &c.ntp.listen {
             assert!(addr.ip().is_loopback(), "demo listens on loopback only: {addr}");

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use super::in_range;
-pub use refclock::nmea::WeekRollover;
+pub use refclock::link::Polarity;
+pub use refclock_core::nmea::WeekRollover;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -34,12 +35,17 @@ pub enum PpsKind {
     Gpio,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Edge {
-    #[default]
+/// `edge`'s names for the PPS shells' own [`Polarity`], which holds the meaning: serde checks
+/// that the two list the same variants.
+#[derive(Deserialize)]
+#[serde(remote = "Polarity", rename_all = "kebab-case")]
+enum EdgeName {
     Assert,
     Clear,
+}
+
+fn default_edge() -> Polarity {
+    Polarity::Assert
 }
 
 /// `week-rollover`'s names for the decoder's own [`WeekRollover`], which holds the meaning:
@@ -71,8 +77,9 @@ pub struct RefclockConfig {
     pub gpio_chip: PathBuf,
     #[serde(default = "default_gpio_line", deserialize_with = "gpio_line")]
     pub gpio_line: u32,
-    #[serde(default)]
-    pub edge: Edge,
+    /// Which edge of the pulse marks the second (`assert`, the rising edge, or `clear`).
+    #[serde(default = "default_edge", with = "EdgeName")]
+    pub edge: Polarity,
     /// How late the PPS timestamps are, ns (positive: after the true edge), like chrony's
     /// refclock `offset`: subtracted from every edge, and half of it counted in the error
     /// bound, since such a latency is a typical figure that moves with the board's settings.
@@ -107,7 +114,7 @@ impl Default for RefclockConfig {
             pps_device: default_pps_device(),
             gpio_chip: default_gpio_chip(),
             gpio_line: default_gpio_line(),
-            edge: Edge::Assert,
+            edge: default_edge(),
             pps_offset_ns: 0,
             nmea_delay_ms: default_nmea_delay_ms(),
             nmea_window_ms: default_nmea_window_ms(),

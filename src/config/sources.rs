@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use super::in_range;
-use crate::integrity::GuardConfig;
-use crate::sources::cookie_jar;
-use crate::sources::poller::PollerConfig;
-use crate::sources::{SourceInfo, SourceMode};
+use stratum1_core::integrity::GuardConfig;
+use stratum1_core::sources::{SourceInfo, SourceMode};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -41,22 +39,6 @@ impl SourceConfig {
 
     pub fn info(&self) -> SourceInfo {
         SourceInfo { address: self.address.clone(), mode: self.mode, trusted: self.trusted() }
-    }
-
-    pub fn poller(&self, index: usize, defaults: &SourceDefaults) -> PollerConfig {
-        PollerConfig {
-            index,
-            mode: self.mode,
-            address: self.address.clone(),
-            certificate_authority: self.certificate_authority.clone(),
-            poll_min: self.poll_min,
-            poll_max: self.poll_max.max(self.poll_min),
-            iburst: self.iburst,
-            cookie_file: match (self.mode, &defaults.cookie_dir) {
-                (SourceMode::Nts, Some(dir)) => Some(cookie_jar::path_for(dir, &self.address)),
-                _ => None,
-            },
-        }
     }
 }
 

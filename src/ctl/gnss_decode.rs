@@ -3,8 +3,8 @@
 
 use std::io::{self, Read, Write};
 
-use refclock::nmea::epoch::constellations;
-use refclock::nmea::{DateWindow, Epoch, NmeaCounts, NmeaEvent, NmeaStream};
+use refclock_core::nmea::epoch::constellations;
+use refclock_core::nmea::{DateWindow, Epoch, NmeaCounts, NmeaEvent, NmeaStream};
 use serde_json::{json, Map, Value};
 
 /// One epoch as a JSON object. `time` and `mode` mean what they mean in gpsd's TPV, so the

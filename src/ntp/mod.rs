@@ -1,11 +1,6 @@
-//! NTP serving: the wire codec and the server's decision (pure), the UDP shell around them.
+//! NTP serving's shells: the UDP sockets and the AF_XDP fast path around the decision of
+//! `stratum1_core::ntp`.
 
-pub mod access;
-pub mod counters;
-pub mod packet;
-pub mod rate_limit;
-pub mod server;
-pub mod timestamp;
 pub mod udp;
 mod udp_sys;
 pub mod xdp;

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::counters::{LocalCounts, ServerCounters};
-use super::server::{DropReason, RequestContext, Server, Verdict};
-use super::timestamp::NtpTimestamp;
 use super::udp_sys::{self, RecvBatch, SendBatch};
 use crate::clock::system;
 use crate::state::SharedServedClock;
+use stratum1_core::ntp::counters::{LocalCounts, ServerCounters};
+use stratum1_core::ntp::server::{DropReason, RequestContext, Server, Verdict};
+use stratum1_core::time::NtpTimestamp;
 
 /// How often an idle worker wakes to check for shutdown.
 const IDLE_WAKE: Duration = Duration::from_millis(200);

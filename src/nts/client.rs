@@ -1,9 +1,9 @@
-//! A small blocking NTS client: key establishment over TLS, then authenticated NTP queries.
-//! It checks a server the way a real client would (the tests use it against our daemon, and an
-//! operator can point it at any NTS server).
+//! A small blocking NTS-KE client: key establishment over TLS, as the upstream sources' pollers
+//! do it (the tests and the benchmark's KE load use it against our daemon too). Reading the
+//! response is pure and lives in `stratum1_core::nts::ke_response`.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +12,10 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use rustls_pki_types::pem::PemObject;
 
-use super::aead::{AeadAlgorithm, AeadKey};
-use super::ke_records::{self, read_record, write_record};
-use super::ke_server::{exporter_context, ALPN_NTSKE};
-use super::ntp_auth::{client_read_response, client_request, ClientView};
-
-const EXPORTER_LABEL: &[u8] = b"EXPORTER-network-time-security";
+use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
+use stratum1_core::nts::ke_records::{self, write_record};
+use stratum1_core::nts::ke_records::{exporter_context, ALPN_NTSKE, EXPORTER_LABEL};
+use stratum1_core::nts::ke_response::parse_ke_response;
 
 /// What key establishment gave the client.
 #[derive(Debug)]
@@ -165,159 +163,4 @@ fn session_from_response(
         ntp_port: parsed.ntp_port,
         leaf_certificate,
     })
-}
-
-/// What a KE server's response says (pure; the keys come from the TLS session).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeResponse {
-    pub algorithm: AeadAlgorithm,
-    pub cookies: Vec<Vec<u8>>,
-    /// The NTPv4 Server and Port records, if sent.
-    pub ntp_server: Option<String>,
-    pub ntp_port: Option<u16>,
-}
-
-/// Reads a KE response up to its End of Message: an Error record, a missing or unknown AEAD
-/// algorithm, a malformed server name or a missing end are errors.
-pub fn parse_ke_response(response: &[u8]) -> Result<KeResponse, String> {
-    let mut algorithm = None;
-    let mut cookies = Vec::new();
-    let (mut ntp_server, mut ntp_port) = (None, None);
-    let mut at = 0;
-    while let Some((record, used)) = response.get(at..).and_then(read_record) {
-        at += used;
-        match record.record_type {
-            ke_records::AEAD_ALGORITHM => {
-                let id = record.body.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-                algorithm = id.and_then(AeadAlgorithm::from_id);
-            }
-            ke_records::NEW_COOKIE => cookies.push(record.body.to_vec()),
-            ke_records::NTPV4_SERVER => {
-                let name = std::str::from_utf8(record.body)
-                    .map_err(|_| "the NTPv4 Server record is not ASCII".to_owned())?;
-                ntp_server = Some(name.to_owned());
-            }
-            ke_records::NTPV4_PORT if record.body.len() == 2 => {
-                ntp_port = Some(u16::from_be_bytes([record.body[0], record.body[1]]))
-            }
-            ke_records::ERROR => {
-                let code = record.body.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-                return Err(format!("server answered Error {code:?}"));
-            }
-            ke_records::END_OF_MESSAGE => {
-                let algorithm = algorithm.ok_or_else(|| "no AEAD algorithm agreed".to_owned())?;
-                return Ok(KeResponse { algorithm, cookies, ntp_server, ntp_port });
-            }
-            _ => {}
-        }
-    }
-    Err(format!("response ended without End of Message after {} bytes", response.len()))
-}
-
-/// The Error code in a KE response, if it is one (for tests of refusals).
-pub fn error_code(response: &[u8]) -> Option<u16> {
-    let (record, _) = read_record(response)?;
-    (record.record_type == ke_records::ERROR && record.body.len() == 2)
-        .then(|| u16::from_be_bytes([record.body[0], record.body[1]]))
-}
-
-/// The outcome of one NTS-protected NTP query.
-#[derive(Debug)]
-pub enum NtsQuery {
-    /// Authenticated: the response and what it carried.
-    Authenticated {
-        response: Vec<u8>,
-        view: ClientView,
-    },
-    /// A kiss-o'-death with this code (not authenticated).
-    KissOfDeath {
-        code: [u8; 4],
-        response: Vec<u8>,
-    },
-    /// An answer that failed authentication.
-    Unauthenticated {
-        response: Vec<u8>,
-    },
-    NoAnswer,
-}
-
-/// Sends one NTS request using `cookie` and `placeholders` placeholders, with a random unique
-/// identifier and nonce.
-pub fn query(
-    socket: &UdpSocket,
-    server: impl ToSocketAddrs,
-    session: &KeSession,
-    cookie: &[u8],
-    placeholders: usize,
-) -> io::Result<NtsQuery> {
-    let mut random = [0u8; 48];
-    getrandom::getrandom(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
-    let mut header = [0u8; 48];
-    header[0] = (4 << 3) | 3;
-    header[40..48].copy_from_slice(&random[32..40]);
-    let mut unique_id = [0u8; 32];
-    unique_id.copy_from_slice(&random[..32]);
-    let nonce = &random[32..32 + session.algorithm.nonce_len()];
-    let request = client_request(&header, &unique_id, cookie, placeholders, &session.c2s, nonce);
-    socket.send_to(&request, server)?;
-    let mut buffer = [0u8; 2048];
-    let n = match socket.recv(&mut buffer) {
-        Ok(n) => n,
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-            return Ok(NtsQuery::NoAnswer)
-        }
-        Err(e) => return Err(e),
-    };
-    let response = buffer[..n].to_vec();
-    if response.len() >= 48 && response[1] == 0 {
-        let mut code = [0u8; 4];
-        code.copy_from_slice(&response[12..16]);
-        return Ok(NtsQuery::KissOfDeath { code, response });
-    }
-    match client_read_response(&response, &session.s2c) {
-        Some(view) if view.unique_id == unique_id => Ok(NtsQuery::Authenticated { response, view }),
-        _ => Ok(NtsQuery::Unauthenticated { response }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn response(records: &[(u16, &[u8])]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (kind, body) in records {
-            write_record(&mut out, true, *kind, body);
-        }
-        out
-    }
-
-    #[test]
-    fn a_response_gives_the_algorithm_cookies_and_the_server_records() {
-        let r = response(&[
-            (ke_records::NEXT_PROTOCOL, &[0, 0]),
-            (ke_records::AEAD_ALGORITHM, &[0, 15]),
-            (ke_records::NEW_COOKIE, b"cookie one"),
-            (ke_records::NEW_COOKIE, b"cookie two"),
-            (ke_records::NTPV4_SERVER, b"ntp.example.net"),
-            (ke_records::NTPV4_PORT, &[0x01, 0x7b]),
-            (ke_records::END_OF_MESSAGE, &[]),
-        ]);
-        let parsed = parse_ke_response(&r).unwrap();
-        assert_eq!(parsed.algorithm, AeadAlgorithm::AesSivCmac256);
-        assert_eq!(parsed.cookies, vec![b"cookie one".to_vec(), b"cookie two".to_vec()]);
-        assert_eq!((parsed.ntp_server.as_deref(), parsed.ntp_port), (Some("ntp.example.net"), Some(379)));
-    }
-
-    #[test]
-    fn errors_missing_algorithms_bad_names_and_truncation_are_refused() {
-        let error = response(&[(ke_records::ERROR, &[0, 1]), (ke_records::END_OF_MESSAGE, &[])]);
-        assert!(parse_ke_response(&error).unwrap_err().contains("Error Some(1)"));
-        let none = response(&[(ke_records::NEW_COOKIE, b"c"), (ke_records::END_OF_MESSAGE, &[])]);
-        assert!(parse_ke_response(&none).unwrap_err().contains("no AEAD"));
-        let name = response(&[(ke_records::NTPV4_SERVER, &[0xff, 0xfe]), (ke_records::END_OF_MESSAGE, &[])]);
-        assert!(parse_ke_response(&name).is_err());
-        let cut = response(&[(ke_records::AEAD_ALGORITHM, &[0, 15])]);
-        assert!(parse_ke_response(&cut).unwrap_err().contains("without End of Message"));
-    }
 }

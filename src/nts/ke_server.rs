@@ -18,17 +18,16 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::aead::{AeadAlgorithm, AeadKey};
 use super::certificates::ReloadingIdentity;
-use super::cookie::{self, CookieContents, COOKIE_NONCE_LEN};
-use super::ke_admission::{Admission, Admit, Arrival};
-use super::ke_records::{
-    error_response, read_request, KeDecision, KeErrorCode, KeOffer, RequestProgress, PROTOCOL_NTPV4,
+use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
+use stratum1_core::nts::cookie::{self, CookieContents, COOKIE_NONCE_LEN};
+use stratum1_core::nts::ke_admission::{Admission, Admit, Arrival};
+use stratum1_core::nts::ke_records::{
+    error_response, exporter_context, read_request, KeDecision, KeErrorCode, KeOffer, RequestProgress,
+    ALPN_NTSKE, EXPORTER_LABEL,
 };
-use super::SharedKeys;
+use stratum1_core::nts::SharedKeys;
 
-pub const ALPN_NTSKE: &[u8] = b"ntske/1";
-const EXPORTER_LABEL: &[u8] = b"EXPORTER-network-time-security";
 /// Cookies handed out per key establishment (RFC 8915 §4.1.6 suggests 8).
 pub const COOKIES_PER_KE: usize = 8;
 
@@ -399,13 +398,6 @@ fn issue_cookies(
             out
         })
         .collect())
-}
-
-/// Context: protocol id ‖ AEAD id ‖ 0x00 for client-to-server, 0x01 for server-to-client.
-pub fn exporter_context(algorithm: AeadAlgorithm, direction: u8) -> [u8; 5] {
-    let [p0, p1] = PROTOCOL_NTPV4.to_be_bytes();
-    let [a0, a1] = algorithm.id().to_be_bytes();
-    [p0, p1, a0, a1, direction]
 }
 
 fn export_key(connection: &ServerConnection, algorithm: AeadAlgorithm, direction: u8) -> io::Result<AeadKey> {

@@ -9,11 +9,12 @@ use std::time::Duration;
 use super::certificates::{
     load_or_make_local_ca, make_throwaway_ca, ReloadingIdentity, RunDirectory, ThrowawayCa,
 };
-use super::ke_records::KeOffer;
 use super::ke_server::{KeCounters, KeServer, KeSettings};
 use super::key_store::{self, KeyRotation};
-use super::{os_random, NtsPolicy, SharedKeys};
+use super::os_random;
 use crate::config::{CertificateSource, NtsConfig};
+use stratum1_core::nts::ke_records::KeOffer;
+use stratum1_core::nts::{NtsPolicy, SharedKeys};
 
 /// Everything that can fail at start, done before any socket is opened.
 pub struct PreparedNts {
@@ -122,7 +123,7 @@ impl PreparedNts {
     pub fn start(self, config: &NtsConfig, ntp_addrs: &[SocketAddr]) -> io::Result<NtsService> {
         let ntp_port = config.ntp_port.or_else(|| ntp_addrs.first().map(|a| a.port()).filter(|p| *p != 123));
         let order: Vec<&str> = config.aead_preference.iter().map(|a| a.name()).collect();
-        let processor = if crate::nts::aead::hardware_aes() { "with" } else { "without" };
+        let processor = if stratum1_core::nts::aead::hardware_aes() { "with" } else { "without" };
         tracing::info!(
             "nts: AEAD preference {} (this processor runs AES {processor} AES instructions)",
             order.join(", ")

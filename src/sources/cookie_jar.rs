@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::nts::aead::{AeadAlgorithm, AeadKey};
 use crate::nts::client::KeSession;
+use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,14 +15,15 @@ use rustls::ClientConfig;
 
 use super::cert_time::BootstrapVerifier;
 use super::cookie_jar;
-use super::measurement::{read_answer, BadAnswer, SentRequest};
-use super::upstreams::{SourceEvent, SourceMode};
-use crate::clock::filter::Nanos;
-use crate::ntp::packet::ReferenceId;
-use crate::ntp::timestamp::NtpTimestamp;
-use crate::nts::aead::AeadAlgorithm;
+use crate::config::{SourceConfig, SourceDefaults};
 use crate::nts::client::{load_roots, tls_config_with_verifier, KeConnection, KeSession};
-use crate::nts::ntp_auth::{client_read_response, client_request};
+use stratum1_core::filter::Nanos;
+use stratum1_core::nts::aead::AeadAlgorithm;
+use stratum1_core::nts::ntp_auth::{client_read_response, client_request};
+use stratum1_core::packet::ReferenceId;
+use stratum1_core::sources::measurement::{read_answer, BadAnswer, SentRequest};
+use stratum1_core::sources::upstreams::{host_of, SourceEvent, SourceMode};
+use stratum1_core::time::NtpTimestamp;
 
 /// Reads the clock the daemon serves (the steered one), ns since the Unix epoch.
 pub type ClockReader = Arc<dyn Fn() -> Nanos + Send + Sync>;
@@ -53,6 +54,25 @@ pub struct PollerConfig {
     pub iburst: bool,
     /// Where the NTS session is kept across restarts (NTS sources with a `cookie-dir`).
     pub cookie_file: Option<PathBuf>,
+}
+
+impl PollerConfig {
+    /// The poller of the `index`th `[[source]]`.
+    pub fn new(index: usize, source: &SourceConfig, defaults: &SourceDefaults) -> PollerConfig {
+        PollerConfig {
+            index,
+            mode: source.mode,
+            address: source.address.clone(),
+            certificate_authority: source.certificate_authority.clone(),
+            poll_min: source.poll_min,
+            poll_max: source.poll_max.max(source.poll_min),
+            iburst: source.iburst,
+            cookie_file: match (source.mode, &defaults.cookie_dir) {
+                (SourceMode::Nts, Some(dir)) => Some(cookie_jar::path_for(dir, &source.address)),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// What the certificate checks may rely on while the clock is not yet set (see [`cert_time`]).
@@ -459,17 +479,6 @@ pub fn resolve(address: &str, default_port: u16) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{address}: no address")))
 }
 
-/// The host part of `host[:port]`, for the TLS server name.
-pub fn host_of(address: &str) -> &str {
-    if let Some(rest) = address.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match address.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => host,
-        _ => address,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,10 +490,6 @@ mod tests {
         assert_eq!(resolve("[::1]", 4460).unwrap(), "[::1]:4460".parse().unwrap());
         assert_eq!(resolve("::1", 4460).unwrap(), "[::1]:4460".parse().unwrap());
         assert_eq!(resolve("[::1]:99", 4460).unwrap(), "[::1]:99".parse().unwrap());
-        assert_eq!(host_of("nts.example.net:4460"), "nts.example.net");
-        assert_eq!(host_of("nts.example.net"), "nts.example.net");
-        assert_eq!(host_of("[::1]:4460"), "::1");
-        assert_eq!(host_of("::1"), "::1");
     }
 
     #[test]

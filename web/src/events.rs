@@ -8,34 +8,7 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
-use crate::snapshot::{OverallState, StatusSnapshot};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventLevel {
-    Info,
-    Warning,
-    Error,
-}
-
-impl EventLevel {
-    pub fn name(self) -> &'static str {
-        match self {
-            EventLevel::Info => "info",
-            EventLevel::Warning => "warning",
-            EventLevel::Error => "error",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EventView {
-    pub time_unix_ms: i64,
-    pub level: EventLevel,
-    pub message: String,
-}
+use crate::snapshot::{EventLevel, EventView, OverallState, StatusSnapshot};
 
 /// The last [`EventLog::CAPACITY`] events, oldest first.
 #[derive(Clone, Debug, Default)]

@@ -3,9 +3,9 @@
 
 use askama::Template;
 
-use crate::events::EventView;
 use crate::plot::{Marker, Plot, Quantity};
 use crate::sky;
+use crate::snapshot::EventView;
 use crate::snapshot::{OverallState, StatusSnapshot};
 
 /// Certificates closer to expiry than this get a warning.
@@ -457,9 +457,9 @@ mod page_tests {
     #[test]
     fn events_are_listed_newest_first_and_mark_the_plots() {
         let mut s = example();
-        s.events.push(crate::events::EventView {
+        s.events.push(crate::snapshot::EventView {
             time_unix_ms: 1_800_000_000_000 - 60_000,
-            level: crate::events::EventLevel::Warning,
+            level: crate::snapshot::EventLevel::Warning,
             message: "holdover: no usable reference sample for 5 s".into(),
         });
         let html = super::render(&s);

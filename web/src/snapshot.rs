@@ -56,7 +56,7 @@ pub struct StatusSnapshot {
     pub state_reason: Option<String>,
     /// The last transitions and warnings, oldest first (see `events`).
     #[serde(default)]
-    pub events: Vec<crate::events::EventView>,
+    pub events: Vec<EventView>,
 }
 
 /// One upstream server, as `chronyc sources` shows it. Offsets: our clock minus the source's.
@@ -371,6 +371,33 @@ pub struct HistoryPoint {
     pub error_bound_ns: Option<f64>,
 }
 
+/// How much an event matters; the log's level in journald.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+impl EventLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventLevel::Info => "info",
+            EventLevel::Warning => "warning",
+            EventLevel::Error => "error",
+        }
+    }
+}
+
+/// One event as `/api/status` and the page show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventView {
+    pub time_unix_ms: i64,
+    pub level: EventLevel,
+    pub message: String,
+}
+
 /// A filled-in snapshot for tests and the API documentation.
 pub fn example() -> StatusSnapshot {
     StatusSnapshot {
@@ -513,9 +540,9 @@ pub fn example() -> StatusSnapshot {
             samples_unfollowed: 0,
         },
         state_reason: None,
-        events: vec![crate::events::EventView {
+        events: vec![EventView {
             time_unix_ms: 1_800_000_000_000 - 3_600_000,
-            level: crate::events::EventLevel::Info,
+            level: EventLevel::Info,
             message: "locked: serving stratum 1 (PPS) after 41 s".into(),
         }],
         history: (0..120)

@@ -1,14 +1,14 @@
 //! Agreement with gpsd on time and fix mode, per capture, for every `NAME.log` beside a
 //! `NAME.log.chk` in the directories given (gpsd's regression logs: the vendored ones in
-//! refclock/tests/data/gnss, or a gpsd checkout's test/daemon). Prints a Markdown table, the
+//! refclock-core/tests/data/gnss, or a gpsd checkout's test/daemon). Prints a Markdown table, the
 //! mean share per log, and with `--misses` the epochs that differ.
 //!
-//!     cargo run --release -p stratum1-bench --bin gnss_agreement -- refclock/tests/data/gnss
+//!     cargo run --release -p stratum1-bench --bin gnss_agreement -- refclock-core/tests/data/gnss
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use refclock::nmea::agreement;
+use refclock_core::nmea::agreement;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -5,10 +5,7 @@
 //! The truth is the host clock: the simulated edge of second S is at local time S plus jitter.
 //! That suits observe-only mode, where the host clock is what is served.
 
-pub mod nmea_out;
 pub mod pty;
-pub mod rng;
-pub mod scenario;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::pairing::LocalNanos;
 use pty::Pty;
-pub use scenario::{Scenario, SimConfig};
+use refclock_core::pairing::LocalNanos;
+use refclock_core::sim::{nmea_out, Scenario, SimConfig};
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 

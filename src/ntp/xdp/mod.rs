@@ -4,7 +4,7 @@
 //! whatever the program passes on (other ports, VLAN tags, IPv4 options, fragments, queues
 //! without a socket) is still answered by the ordinary workers.
 //!
-//! The decision is the same [`Server::decide`](super::server::Server::decide) as on the UDP
+//! The decision is the same [`Server::decide`](stratum1_core::ntp::server::Server::decide) as on the UDP
 //! path; only the frame handling differs. The receive timestamp is taken by the XDP program
 //! (CLOCK_MONOTONIC, converted to the real-time clock per batch), since generic XDP gives no
 //! kernel timestamp.
@@ -21,12 +21,12 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::counters::LocalCounts;
-use super::server::{DropReason, RequestContext, Verdict};
-use super::timestamp::NtpTimestamp;
 use super::udp::{should_coalesce, Shared};
 use super::udp_sys::{BATCH, DATAGRAM_MAX};
 use crate::clock::system;
+use stratum1_core::ntp::counters::LocalCounts;
+use stratum1_core::ntp::server::{DropReason, RequestContext, Verdict};
+use stratum1_core::time::NtpTimestamp;
 use xsk::{Frame, XdpSocket};
 
 const IDLE_WAKE_MS: i32 = 200;
@@ -205,7 +205,7 @@ fn answer(
     received_at: NtpTimestamp,
     monotonic_ms: u32,
     shared: &Shared,
-    clock: &crate::state::ServedClock,
+    clock: &stratum1_core::served::ServedClock,
     response: &mut [u8],
 ) -> (Verdict, Option<usize>) {
     let Ok(datagram) = frame::parse(frame) else {

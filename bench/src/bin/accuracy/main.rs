@@ -1,7 +1,7 @@
 //! stratum1-accuracy: the discipline's accuracy in simulation (the scenario is documented in
-//! `stratum1::clock::accuracy`), over many seeds. Prints each run and the median and worst of
+//! `stratum1_core::clock::accuracy`), over many seeds. Prints each run and the median and worst of
 //! every figure, with the RMS and max of the best estimator told the model
-//! (`stratum1::clock::tracking_floor`) beside ours, on the same draws. `--trace SEED` prints
+//! (`stratum1_core::clock::tracking_floor`) beside ours, on the same draws. `--trace SEED` prints
 //! that seed's run second by second instead (truth, estimate, bound, state, counters, learnt
 //! jitter), to see where a figure came from. `--variants SEEDS` runs the scenario changed one
 //! thing at a time (see `variants.rs`).
@@ -10,9 +10,9 @@ mod variants;
 
 use std::io::Write;
 
-use stratum1::clock::accuracy::{self, AccuracyReport, Timeline};
-use stratum1::clock::simulation::Simulation;
-use stratum1::clock::tracking_floor::{tracking_floor, TrackingFloor};
+use stratum1_core::clock::accuracy::{self, AccuracyReport, Timeline};
+use stratum1_core::clock::simulation::Simulation;
+use stratum1_core::clock::tracking_floor::{tracking_floor, TrackingFloor};
 
 fn main() {
     // The holdover figure varies most from seed to seed (the oscillator's own walk): over 20

@@ -3,8 +3,8 @@
 //! bound still kept in every second, and how far do the figures move? The discipline is tuned
 //! on the standard scenario; these are the conditions a real Pi may put it in instead.
 
-use stratum1::clock::accuracy::{self, AccuracyReport, Timeline};
-use stratum1::clock::simulation::SimulationConfig;
+use stratum1_core::clock::accuracy::{self, AccuracyReport, Timeline};
+use stratum1_core::clock::simulation::SimulationConfig;
 
 type Change = fn(&mut SimulationConfig);
 

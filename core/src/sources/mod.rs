@@ -1,0 +1,13 @@
+//! Upstream time sources, the pure half: one exchange read into a [`Measurement`] (or a
+//! [`BadAnswer`]), a clock filter per source, falseticker rejection and a combined
+//! [`NetworkEstimate`] across them. The daemon's pollers send the requests; its clock task
+//! owns the [`Upstreams`] and feeds their estimate to the integrity guard.
+
+pub mod filter;
+pub mod measurement;
+pub mod selection;
+pub mod upstreams;
+
+pub use measurement::{BadAnswer, Measurement};
+pub use selection::NetworkEstimate;
+pub use upstreams::{host_of, SourceEvent, SourceInfo, SourceMode, SourceStatus, Upstreams};

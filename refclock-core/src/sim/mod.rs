@@ -1,0 +1,9 @@
+//! The simulated receiver's pure half: a seeded generator, the plan of each second (edge,
+//! latency, faults) and the NMEA sentences that report it. The refclock crate's simulator
+//! writes them to a pseudo-terminal on the wall clock.
+
+pub mod nmea_out;
+pub mod rng;
+pub mod scenario;
+
+pub use scenario::{Scenario, SimConfig};
