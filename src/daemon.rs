@@ -105,17 +105,8 @@ impl Daemon {
             web: None,
         };
 
-        let rate_config = &config.ntp.rate_limit;
-        let rate = rate_config.enabled.then(|| {
-            RatePolicy::new(RateLimiter::new(rate_config.settings()), rate_config.kiss_of_death_one_in)
-        });
-        let server = Arc::new(Server {
-            access: config.ntp.access_list(),
-            rate,
-            nts: prepared_nts.as_ref().map(|p| p.policy(config.nts.require)),
-        });
         let shared = Shared {
-            server,
+            server: Arc::new(ntp_server(config, prepared_nts.as_ref())),
             clock: clock.clone(),
             counters: daemon.counters.clone(),
             stop: daemon.stop.clone(),
@@ -129,19 +120,7 @@ impl Daemon {
         }
         let ntp_addrs = udp.local_addrs.clone();
         daemon.xdp = start_xdp(config.ntp.xdp_interface.as_deref(), &ntp_addrs, shared)?;
-        let announced = clock.get();
-        tracing::info!(
-            "clock: {}; announcing stratum {} refid {}, precision 2^{}",
-            match config.clock.mode {
-                ClockMode::ObserveOnly => "observe-only (the host clock is never adjusted)",
-                ClockMode::Simulated =>
-                    "simulated (a simulated clock is steered; the host clock is only read)",
-                ClockMode::Kernel => "kernel (the host clock is steered)",
-            },
-            announced.stratum,
-            String::from_utf8_lossy(&announced.reference_id.0).trim_end_matches('\0'),
-            announced.precision
-        );
+        announce_clock(config.clock.mode, &clock);
         daemon.gnss = GnssTask::start(&config.refclock, clock_link)?;
         status_sources.gnss = daemon.gnss.as_ref().map(GnssTask::status);
         daemon.nts = prepared_nts.map(|p| p.start(&config.nts, &ntp_addrs)).transpose()?;
@@ -160,45 +139,12 @@ impl Daemon {
             .map(|(i, s)| PollerConfig::new(i, s, &config.source_defaults))
             .collect();
         daemon.sources = Some(Pollers::start(pollers, clock_reader, source_sink, certificate_time)?);
-        for s in &config.source {
-            tracing::info!(
-                "source {} ({}, {})",
-                s.address,
-                s.mode.name(),
-                if s.trusted() {
-                    "trusted for integrity"
-                } else {
-                    "shown only: set trust = true to count it"
-                }
-            );
-        }
+        announce_sources(config);
         let status_sources = Arc::new(status_sources);
         daemon.events = Some(EventWatcher::start(status_sources.clone())?);
         if config.web.enabled {
-            let source: stratum1_web::server::SnapshotSource = Arc::new(move || status_sources.snapshot());
-            let idle = Duration::from_secs(config.web.idle_timeout_s);
-            let ca_pem = daemon
-                .nts
-                .as_ref()
-                .and_then(|n| n.ca_certificate.as_ref())
-                .and_then(|path| std::fs::read_to_string(path).ok());
-            let listeners = config
-                .web
-                .listen
-                .iter()
-                .map(|a| crate::net::bind_tcp(*a, "the status page"))
-                .collect::<io::Result<Vec<_>>>()?;
-            let web = daemon.web.insert(WebServer::start(
-                listeners,
-                config.web.max_connections,
-                idle,
-                source,
-                ca_pem,
-            )?);
-            for addr in &web.local_addrs {
-                // Tests read this line to learn ephemeral ports: keep its shape.
-                tracing::info!("serving the status page on http://{addr}/");
-            }
+            let ca_pem = daemon.nts.as_ref().and_then(|n| n.ca_certificate.as_ref());
+            daemon.web = Some(start_web(config, status_sources, ca_pem)?);
         }
         Ok(daemon)
     }
@@ -275,6 +221,63 @@ impl Drop for Daemon {
     /// A daemon that failed to start, or one dropped without [`Daemon::shutdown`], stops cleanly.
     fn drop(&mut self) {
         self.stop_all();
+    }
+}
+
+/// The NTP server's decision as configured: access list, rate limits, NTS.
+fn ntp_server(config: &Config, nts: Option<&nts_service::PreparedNts>) -> Server {
+    let rate_config = &config.ntp.rate_limit;
+    let rate = rate_config
+        .enabled
+        .then(|| RatePolicy::new(RateLimiter::new(rate_config.settings()), rate_config.kiss_of_death_one_in));
+    Server { access: config.ntp.access_list(), rate, nts: nts.map(|p| p.policy(config.nts.require)) }
+}
+
+/// The status page, `/api/status` and `/metrics` on the configured listeners.
+fn start_web(
+    config: &Config,
+    status_sources: Arc<StatusSources>,
+    ca_certificate: Option<&std::path::PathBuf>,
+) -> io::Result<WebServer> {
+    let source: stratum1_web::server::SnapshotSource = Arc::new(move || status_sources.snapshot());
+    let idle = Duration::from_secs(config.web.idle_timeout_s);
+    let ca_pem = ca_certificate.and_then(|path| std::fs::read_to_string(path).ok());
+    let listeners = config
+        .web
+        .listen
+        .iter()
+        .map(|a| crate::net::bind_tcp(*a, "the status page"))
+        .collect::<io::Result<Vec<_>>>()?;
+    let web = WebServer::start(listeners, config.web.max_connections, idle, source, ca_pem)?;
+    for addr in &web.local_addrs {
+        // Tests read this line to learn ephemeral ports: keep its shape.
+        tracing::info!("serving the status page on http://{addr}/");
+    }
+    Ok(web)
+}
+
+/// What the clock does with the host clock and what the server announces at start.
+fn announce_clock(mode: ClockMode, clock: &SharedServedClock) {
+    let announced = clock.get();
+    tracing::info!(
+        "clock: {}; announcing stratum {} refid {}, precision 2^{}",
+        match mode {
+            ClockMode::ObserveOnly => "observe-only (the host clock is never adjusted)",
+            ClockMode::Simulated => "simulated (a simulated clock is steered; the host clock is only read)",
+            ClockMode::Kernel => "kernel (the host clock is steered)",
+        },
+        announced.stratum,
+        String::from_utf8_lossy(&announced.reference_id.0).trim_end_matches('\0'),
+        announced.precision
+    );
+}
+
+/// Each upstream source and whether it counts for the integrity guard.
+fn announce_sources(config: &Config) {
+    for s in &config.source {
+        let trust =
+            if s.trusted() { "trusted for integrity" } else { "shown only: set trust = true to count it" };
+        tracing::info!("source {} ({}, {trust})", s.address, s.mode.name());
     }
 }
 

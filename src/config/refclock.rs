@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 use super::in_range;
 pub use refclock::link::Polarity;
 pub use refclock_core::nmea::WeekRollover;
+use refclock_core::sim::SimConfig;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -219,17 +220,20 @@ fn default_nmea_window_ms() -> u32 {
 fn default_nmea_fallback_s() -> u32 {
     30
 }
+// The simulator's defaults are the simulated receiver's own (refclock-core's SimConfig), in
+// the units the file uses.
 fn default_latency() -> [u32; 2] {
-    [50, 500]
+    let (low, high) = SimConfig::default().nmea_latency_ms;
+    [low, high]
 }
 fn default_jitter() -> u32 {
-    1_000
+    SimConfig::default().pps_jitter_ns
 }
 fn default_late_percent() -> f64 {
-    1.0
+    SimConfig::default().late_edges.0 * 100.0
 }
 fn default_late_max_us() -> u32 {
-    100
+    SimConfig::default().late_edges.1 / 1_000
 }
 
 fn baud<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
