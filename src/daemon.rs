@@ -21,9 +21,9 @@ use crate::sources::poller::{CertificateTime, PollerConfig, Pollers};
 use crate::state::SharedServedClock;
 use crate::status::{NtsSources, StatusSources};
 use stratum1_core::integrity::Witness;
-use stratum1_core::ntp::counters::{CountsSnapshot, ServerCounters};
-use stratum1_core::ntp::rate_limit::RateLimiter;
-use stratum1_core::ntp::server::{RatePolicy, Server};
+use stratum1_core::ntp::RateLimiter;
+use stratum1_core::ntp::{CountsSnapshot, ServerCounters};
+use stratum1_core::ntp::{RatePolicy, Server};
 use stratum1_core::served::{observe_only_state, precision_from_step};
 use stratum1_web::server::WebServer;
 

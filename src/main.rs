@@ -12,7 +12,7 @@ use stratum1::config::{Config, LogLevel};
 use stratum1::daemon::Daemon;
 use stratum1::logging;
 use stratum1::notify::{self, Notifier};
-use stratum1_core::ntp::server::DropReason;
+use stratum1_core::ntp::DropReason;
 
 #[derive(Parser)]
 #[command(name = "stratum1d", version, about = "GNSS-disciplined Stratum-1 NTP server")]

@@ -20,11 +20,11 @@ use crate::gnss::SharedReceiverStatus;
 use crate::nts::certificates::ReloadingIdentity;
 use crate::nts::ke_server::KeCounters;
 use crate::state::SharedServedClock;
-use stratum1_core::clock::discipline::LockState;
-use stratum1_core::clock::history::SharedClockHistory;
+use stratum1_core::clock::LockState;
+use stratum1_core::clock::SharedClockHistory;
 use stratum1_core::integrity::IntegrityReport;
-use stratum1_core::ntp::counters::{CountsSnapshot, ServerCounters};
-use stratum1_core::ntp::server::DropReason;
+use stratum1_core::ntp::DropReason;
+use stratum1_core::ntp::{CountsSnapshot, ServerCounters};
 use stratum1_core::nts::SharedKeys;
 use stratum1_core::packet::LeapIndicator;
 use stratum1_core::served::ServedClock;
@@ -472,7 +472,7 @@ pub fn certificate_view(der: &[u8]) -> Option<CertificateView> {
     })
 }
 
-fn history_points(history: &stratum1_core::clock::history::ClockHistory) -> Vec<HistoryPoint> {
+fn history_points(history: &stratum1_core::clock::ClockHistory) -> Vec<HistoryPoint> {
     // The day series (per minute) up to where the recent one (per second) begins.
     let recent_start = history.recent.front().map_or(i64::MAX, |p| p.unix_s);
     history

@@ -4,10 +4,10 @@
 
 use refclock_core::Quality;
 use stratum1_core::clock::accuracy::{self, Timeline};
-use stratum1_core::clock::discipline::{Discipline, DisciplineConfig, LockState, Steering};
-use stratum1_core::clock::oscillator::{Oscillator, OscillatorConfig};
-use stratum1_core::clock::sim_clock::SimulatedClock;
 use stratum1_core::clock::simulation::Simulation;
+use stratum1_core::clock::SimulatedClock;
+use stratum1_core::clock::{Discipline, DisciplineConfig, LockState, Steering};
+use stratum1_core::clock::{Oscillator, OscillatorConfig};
 
 const S: i64 = 1_000_000_000;
 

@@ -3,10 +3,10 @@
 //! or a broken receiver brings. Each test prints what it measured (`--nocapture` shows it).
 
 use stratum1_core::clock::accuracy::{self, Timeline};
-use stratum1_core::clock::discipline::LockState;
-use stratum1_core::clock::leap::LeapStatus;
-use stratum1_core::clock::served::{network_fallback_state, source_reference_id};
 use stratum1_core::clock::simulation::{SecondRecord, SimulatedNetwork, Simulation, SimulationConfig};
+use stratum1_core::clock::LeapStatus;
+use stratum1_core::clock::LockState;
+use stratum1_core::clock::{network_fallback_state, source_reference_id};
 use stratum1_core::integrity::{GuardConfig, IntegrityState};
 use stratum1_core::time::NtpTimestamp;
 

@@ -4,13 +4,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, RwLock};
 
-use stratum1_core::ntp::access::AccessList;
-use stratum1_core::ntp::server::{DropReason, Outcome, RequestContext, Server};
-use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
+use stratum1_core::ntp::AccessList;
+use stratum1_core::ntp::{DropReason, Outcome, RequestContext, Server};
 use stratum1_core::nts::cookie::{self, CookieContents};
-use stratum1_core::nts::key_set::CookieKeySet;
 use stratum1_core::nts::ntp_auth::{client_read_response, client_request};
+use stratum1_core::nts::CookieKeySet;
 use stratum1_core::nts::NtsPolicy;
+use stratum1_core::nts::{AeadAlgorithm, AeadKey};
 use stratum1_core::packet::{write_extension_field, Header, LeapIndicator, Mode, ReferenceId};
 use stratum1_core::served::ServedClock;
 use stratum1_core::time::{NtpShort, NtpTimestamp};

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use stratum1::nts::certificates::make_throwaway_ca;
 use stratum1::nts::client::{tls_config, KeConnection, KeSession};
-use stratum1_core::nts::aead::AeadAlgorithm;
-use stratum1_core::nts::ke_response::error_code;
+use stratum1_core::nts::error_code;
 use stratum1_core::nts::ntp_auth::{client_read_response, client_request, ClientView};
+use stratum1_core::nts::AeadAlgorithm;
 
 // The test's NTS-in-NTP client: one request with a chosen cookie and placeholder count, and
 // what came back. It lives here, not in the daemon, which never sends such queries itself.

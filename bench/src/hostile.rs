@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use stratum1::nts::client::{tls_config, KeConnection};
-use stratum1_core::nts::aead::AeadAlgorithm;
+use stratum1_core::nts::AeadAlgorithm;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use stratum1::nts::client::{tls_config, KeConnection};
-use stratum1_core::nts::aead::AeadAlgorithm;
+use stratum1_core::nts::AeadAlgorithm;
 
 const CLIENT_THREADS: usize = 8;
 

@@ -260,7 +260,7 @@ pub(crate) fn establish(
     ca: &std::path::Path,
 ) -> Result<stratum1::nts::client::KeSession, String> {
     use stratum1::nts::client::{tls_config, KeConnection};
-    use stratum1_core::nts::aead::AeadAlgorithm;
+    use stratum1_core::nts::AeadAlgorithm;
     let tls = tls_config(ca).map_err(|e| e.to_string())?;
     let mut last = String::new();
     for _ in 0..50 {

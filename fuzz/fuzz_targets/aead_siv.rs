@@ -1,11 +1,11 @@
-//! The project's AES-SIV (stratum1_core::nts::siv) against the `aes-siv` crate on arbitrary keys,
+//! The project's AES-SIV (stratum1_core::nts::Siv) against the `aes-siv` crate on arbitrary keys,
 //! associated data, nonces and plaintexts, for the three key sizes: the same tag and ciphertext,
 //! what is sealed opens to the plaintext, and a changed tag does not open.
 #![no_main]
 
 use aes_siv::aead::KeyInit;
 use libfuzzer_sys::fuzz_target;
-use stratum1_core::nts::siv::Siv;
+use stratum1_core::nts::Siv;
 
 fuzz_target!(|data: &[u8]| {
     // key (64) ‖ ad length (1) ‖ nonce length (1) ‖ ad ‖ nonce ‖ plaintext

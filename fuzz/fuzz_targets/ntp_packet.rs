@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum1_core::ntp::access::AccessList;
+use stratum1_core::ntp::AccessList;
 use stratum1_core::packet::Packet;
-use stratum1_core::ntp::rate_limit::{RateLimitSettings, RateLimiter};
-use stratum1_core::ntp::server::{RatePolicy, RequestContext, Server};
+use stratum1_core::ntp::{RateLimitSettings, RateLimiter};
+use stratum1_core::ntp::{RatePolicy, RequestContext, Server};
 use stratum1_core::time::NtpTimestamp;
 use stratum1_core::served::ServedClock;
 

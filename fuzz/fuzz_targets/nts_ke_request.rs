@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum1_core::nts::aead::AeadAlgorithm;
+use stratum1_core::nts::AeadAlgorithm;
 use stratum1_core::nts::ke_records::{read_record, read_request, KeOffer, RequestProgress};
 
 fuzz_target!(|data: &[u8]| {

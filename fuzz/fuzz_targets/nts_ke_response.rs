@@ -3,11 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum1_core::nts::ke_response::parse_ke_response;
+use stratum1_core::nts::parse_ke_response;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(response) = parse_ke_response(data) {
-        assert_eq!(stratum1_core::nts::aead::AeadAlgorithm::from_id(response.algorithm.id()), Some(response.algorithm));
+        assert_eq!(stratum1_core::nts::AeadAlgorithm::from_id(response.algorithm.id()), Some(response.algorithm));
         assert!(response.cookies.iter().all(|c| c.len() < data.len()));
     }
 });

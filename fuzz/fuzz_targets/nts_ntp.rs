@@ -6,13 +6,13 @@
 use std::sync::{Arc, RwLock};
 
 use libfuzzer_sys::fuzz_target;
-use stratum1_core::ntp::access::AccessList;
+use stratum1_core::ntp::AccessList;
 use stratum1_core::packet::write_extension_field;
-use stratum1_core::ntp::server::{RequestContext, Server};
+use stratum1_core::ntp::{RequestContext, Server};
 use stratum1_core::time::NtpTimestamp;
-use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
+use stratum1_core::nts::{AeadAlgorithm, AeadKey};
 use stratum1_core::nts::cookie::{self, CookieContents};
-use stratum1_core::nts::key_set::CookieKeySet;
+use stratum1_core::nts::CookieKeySet;
 use stratum1_core::nts::NtsPolicy;
 use stratum1_core::served::ServedClock;
 

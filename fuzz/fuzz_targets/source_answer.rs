@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
+use stratum1_core::nts::{AeadAlgorithm, AeadKey};
 use stratum1_core::nts::ntp_auth::client_read_response;
 use stratum1_core::time::NtpTimestamp;
-use stratum1_core::sources::measurement::{read_answer, SentRequest};
+use stratum1_core::sources::{read_answer, SentRequest};
 
 fuzz_target!(|data: &[u8]| {
     // The first 16 bytes choose the request it answers; the rest is the datagram.

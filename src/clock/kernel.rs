@@ -6,8 +6,8 @@
 
 use std::io;
 
-use stratum1_core::clock::discipline::Steering;
-use stratum1_core::clock::leap::Leap;
+use stratum1_core::clock::Leap;
+use stratum1_core::clock::Steering;
 
 /// The kernel's frequency limit, ppb.
 const MAX_FREQUENCY_PPB: f64 = 500_000.0;

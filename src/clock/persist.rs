@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use stratum1_core::clock::history::{HistoryPoint, HISTORY_POINTS};
+use stratum1_core::clock::{HistoryPoint, HISTORY_POINTS};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClockMemory {

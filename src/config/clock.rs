@@ -7,8 +7,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::in_range;
 use super::refclock::RefclockConfig;
-use stratum1_core::clock::discipline::DisciplineConfig;
-use stratum1_core::clock::oscillator::{OscillatorConfig, TemperatureStep};
+use stratum1_core::clock::DisciplineConfig;
+use stratum1_core::clock::{OscillatorConfig, TemperatureStep};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]

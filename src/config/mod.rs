@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use stratum1_core::ntp::access::{AccessList, Cidr};
-use stratum1_core::ntp::rate_limit::RateLimitSettings;
+use stratum1_core::ntp::RateLimitSettings;
+use stratum1_core::ntp::{AccessList, Cidr};
 
 mod clock;
 mod nts;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use super::in_range;
-use stratum1_core::nts::aead::AeadAlgorithm;
+use stratum1_core::nts::AeadAlgorithm;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -153,7 +153,7 @@ fn default_keys_kept() -> u32 {
 }
 /// By this processor: AES-SIV-CMAC-256 first with AES instructions, AES-128-GCM-SIV without.
 fn default_aead_preference() -> Vec<AeadAlgorithm> {
-    AeadAlgorithm::default_preference(stratum1_core::nts::aead::hardware_aes())
+    AeadAlgorithm::default_preference(stratum1_core::nts::hardware_aes())
 }
 fn default_max_connections() -> usize {
     256
@@ -224,9 +224,7 @@ mod tests {
         assert_eq!(config.nts.key_rotation_s, 86_400);
         assert_eq!(
             config.nts.aead_preference,
-            stratum1_core::nts::aead::AeadAlgorithm::default_preference(
-                stratum1_core::nts::aead::hardware_aes()
-            )
+            stratum1_core::nts::AeadAlgorithm::default_preference(stratum1_core::nts::hardware_aes())
         );
         assert!(config.nts.certificate_source().is_ok());
 

@@ -14,8 +14,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::udp_sys::{self, RecvBatch, SendBatch};
 use crate::clock::system;
 use crate::state::SharedServedClock;
-use stratum1_core::ntp::counters::{LocalCounts, ServerCounters};
-use stratum1_core::ntp::server::{DropReason, RequestContext, Server, Verdict};
+use stratum1_core::ntp::{DropReason, RequestContext, Server, Verdict};
+use stratum1_core::ntp::{LocalCounts, ServerCounters};
 use stratum1_core::time::NtpTimestamp;
 
 /// How often an idle worker wakes to check for shutdown.

@@ -1,6 +1,6 @@
 //! A small blocking NTS-KE client: key establishment over TLS, as the upstream sources' pollers
 //! do it (the tests and the benchmark's KE load use it against our daemon too). Reading the
-//! response is pure and lives in `stratum1_core::nts::ke_response`.
+//! response is pure and lives in `stratum1_core::nts::parse_ke_response`.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,10 +12,10 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use rustls_pki_types::pem::PemObject;
 
-use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
 use stratum1_core::nts::ke_records::{self, write_record};
 use stratum1_core::nts::ke_records::{exporter_context, ALPN_NTSKE, EXPORTER_LABEL};
-use stratum1_core::nts::ke_response::parse_ke_response;
+use stratum1_core::nts::parse_ke_response;
+use stratum1_core::nts::{AeadAlgorithm, AeadKey};
 
 /// What key establishment gave the client.
 #[derive(Debug)]

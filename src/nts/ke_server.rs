@@ -19,14 +19,14 @@ use tokio::task::AbortHandle;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::certificates::ReloadingIdentity;
-use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
 use stratum1_core::nts::cookie::{self, CookieContents, COOKIE_NONCE_LEN};
-use stratum1_core::nts::ke_admission::{Admission, Admit, Arrival};
 use stratum1_core::nts::ke_records::{
     error_response, exporter_context, read_request, KeDecision, KeErrorCode, KeOffer, RequestProgress,
     ALPN_NTSKE, EXPORTER_LABEL,
 };
 use stratum1_core::nts::SharedKeys;
+use stratum1_core::nts::{Admission, Admit, Arrival};
+use stratum1_core::nts::{AeadAlgorithm, AeadKey};
 
 /// Cookies handed out per key establishment (RFC 8915 §4.1.6 suggests 8).
 pub const COOKIES_PER_KE: usize = 8;

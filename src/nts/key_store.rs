@@ -9,8 +9,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use super::certificates::write_file;
-use stratum1_core::nts::key_set::{Advance, CookieKeySet, MASTER_KEY_LEN};
 use stratum1_core::nts::SharedKeys;
+use stratum1_core::nts::{Advance, CookieKeySet, MASTER_KEY_LEN};
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 

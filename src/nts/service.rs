@@ -123,7 +123,7 @@ impl PreparedNts {
     pub fn start(self, config: &NtsConfig, ntp_addrs: &[SocketAddr]) -> io::Result<NtsService> {
         let ntp_port = config.ntp_port.or_else(|| ntp_addrs.first().map(|a| a.port()).filter(|p| *p != 123));
         let order: Vec<&str> = config.aead_preference.iter().map(|a| a.name()).collect();
-        let processor = if stratum1_core::nts::aead::hardware_aes() { "with" } else { "without" };
+        let processor = if stratum1_core::nts::hardware_aes() { "with" } else { "without" };
         tracing::info!(
             "nts: AEAD preference {} (this processor runs AES {processor} AES instructions)",
             order.join(", ")

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::nts::client::KeSession;
-use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
+use stratum1_core::nts::{AeadAlgorithm, AeadKey};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

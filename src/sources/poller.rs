@@ -18,11 +18,11 @@ use super::cookie_jar;
 use crate::config::{SourceConfig, SourceDefaults};
 use crate::nts::client::{load_roots, tls_config_with_verifier, KeConnection, KeSession};
 use stratum1_core::filter::Nanos;
-use stratum1_core::nts::aead::AeadAlgorithm;
 use stratum1_core::nts::ntp_auth::{client_read_response, client_request};
+use stratum1_core::nts::AeadAlgorithm;
 use stratum1_core::packet::ReferenceId;
-use stratum1_core::sources::measurement::{read_answer, BadAnswer, SentRequest};
-use stratum1_core::sources::upstreams::{host_of, SourceEvent, SourceMode};
+use stratum1_core::sources::{host_of, SourceEvent, SourceMode};
+use stratum1_core::sources::{read_answer, BadAnswer, SentRequest};
 use stratum1_core::time::NtpTimestamp;
 
 /// Reads the clock the daemon serves (the steered one), ns since the Unix epoch.

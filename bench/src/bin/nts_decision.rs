@@ -11,13 +11,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use stratum1_core::ntp::access::AccessList;
-use stratum1_core::ntp::server::{Outcome, RequestContext, Server};
-use stratum1_core::nts::aead::{AeadAlgorithm, AeadKey};
+use stratum1_core::ntp::AccessList;
+use stratum1_core::ntp::{Outcome, RequestContext, Server};
 use stratum1_core::nts::cookie::{self, CookieContents};
-use stratum1_core::nts::key_set::CookieKeySet;
 use stratum1_core::nts::ntp_auth::{self, client_request, NtsFields, RANDOM_BYTES_PER_RESPONSE};
+use stratum1_core::nts::CookieKeySet;
 use stratum1_core::nts::NtsPolicy;
+use stratum1_core::nts::{AeadAlgorithm, AeadKey};
 use stratum1_core::packet::{Header, LeapIndicator, Mode, Packet, ReferenceId};
 use stratum1_core::served::ServedClock;
 use stratum1_core::time::{NtpShort, NtpTimestamp};

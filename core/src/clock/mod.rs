@@ -3,14 +3,14 @@
 //! simulated clock runs on, leap seconds, following network time without GNSS, and the served
 //! header fields ([`served`]). The clock task in the daemon feeds it and applies its steering.
 
-pub mod discipline;
-pub mod history;
-pub mod leap;
-pub mod network_follower;
-pub mod oscillator;
-pub mod served;
-pub mod settling;
-pub mod sim_clock;
+mod discipline;
+mod history;
+mod leap;
+mod network_follower;
+mod oscillator;
+mod served;
+mod settling;
+mod sim_clock;
 
 #[cfg(feature = "simulation")]
 pub mod accuracy;
@@ -18,3 +18,11 @@ pub mod accuracy;
 pub mod simulation;
 #[cfg(feature = "simulation")]
 pub mod tracking_floor;
+
+pub use discipline::{Discipline, DisciplineConfig, DisciplineCounts, Estimate, LockState, Steering};
+pub use history::{ClockHistory, HistoryPoint, SharedClockHistory, HISTORY_POINTS};
+pub use leap::{with_network_leap, Leap, LeapSeconds, LeapStatus};
+pub use network_follower::{network_steering, NetworkSteering};
+pub use oscillator::{Oscillator, OscillatorConfig, TemperatureStep};
+pub use served::{network_fallback_state, served_state, source_reference_id};
+pub use sim_clock::SimulatedClock;

@@ -375,11 +375,6 @@ impl SettlingFilter {
             h.cov[1][1] = h.cov[1][1].max(variance);
         }
     }
-
-    /// How many hypotheses are being weighed now (the work per sample grows with it).
-    pub fn hypotheses(&self) -> usize {
-        self.hypotheses.len()
-    }
 }
 
 #[cfg(test)]

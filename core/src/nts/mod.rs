@@ -2,18 +2,22 @@
 //! the AEADs, cookies and their rotating master keys, NTS inside NTP. The TLS server, the
 //! certificates and the key file are the daemon's.
 
-pub mod aead;
+mod aead;
 pub mod cookie;
-pub mod ke_admission;
+mod ke_admission;
 pub mod ke_records;
-pub mod ke_response;
-pub mod key_set;
+mod ke_response;
+mod key_set;
 pub mod ntp_auth;
-pub mod siv;
+mod siv;
+
+pub use aead::{hardware_aes, AeadAlgorithm, AeadKey};
+pub use ke_admission::{Admission, Admit, Arrival};
+pub use ke_response::{error_code, parse_ke_response};
+pub use key_set::{Advance, CookieKeySet, MASTER_KEY_LEN};
+pub use siv::Siv;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-
-use key_set::CookieKeySet;
 
 /// The cookie keys, shared by the NTP workers, the key-establishment server and the rotation
 /// thread.

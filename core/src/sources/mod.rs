@@ -3,11 +3,11 @@
 //! [`NetworkEstimate`] across them. The daemon's pollers send the requests; its clock task
 //! owns the [`Upstreams`] and feeds their estimate to the integrity guard.
 
-pub mod filter;
-pub mod measurement;
-pub mod selection;
-pub mod upstreams;
+mod filter;
+mod measurement;
+mod selection;
+mod upstreams;
 
-pub use measurement::{BadAnswer, Measurement};
+pub use measurement::{read_answer, BadAnswer, Measurement, SentRequest};
 pub use selection::NetworkEstimate;
 pub use upstreams::{host_of, SourceEvent, SourceInfo, SourceMode, SourceStatus, Upstreams};

@@ -4,7 +4,7 @@
 //! whatever the program passes on (other ports, VLAN tags, IPv4 options, fragments, queues
 //! without a socket) is still answered by the ordinary workers.
 //!
-//! The decision is the same [`Server::decide`](stratum1_core::ntp::server::Server::decide) as on the UDP
+//! The decision is the same [`Server::decide`](stratum1_core::ntp::Server::decide) as on the UDP
 //! path; only the frame handling differs. The receive timestamp is taken by the XDP program
 //! (CLOCK_MONOTONIC, converted to the real-time clock per batch), since generic XDP gives no
 //! kernel timestamp.
@@ -24,8 +24,8 @@ use std::time::Instant;
 use super::udp::{should_coalesce, Shared};
 use super::udp_sys::{BATCH, DATAGRAM_MAX};
 use crate::clock::system;
-use stratum1_core::ntp::counters::LocalCounts;
-use stratum1_core::ntp::server::{DropReason, RequestContext, Verdict};
+use stratum1_core::ntp::LocalCounts;
+use stratum1_core::ntp::{DropReason, RequestContext, Verdict};
 use stratum1_core::time::NtpTimestamp;
 use xsk::{Frame, XdpSocket};
 
