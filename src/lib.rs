@@ -3,6 +3,7 @@
 //! the wiring; `stratum1d` (src/main.rs) starts them. The pure cores are `stratum1-core` and
 //! `refclock-core`, the receiver shells `refclock`, the page `stratum1-web`.
 
+pub mod atomic_file;
 pub mod clock;
 pub mod config;
 pub mod ctl;

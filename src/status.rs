@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use refclock_core::nmea::decode::FixMode;
 use refclock_core::nmea::DateRefusal;
+use refclock_core::nmea::FixMode;
 use refclock_core::receiver::ReceiverStatus;
 use sha2::{Digest, Sha256};
 use stratum1_web::snapshot::{

@@ -86,7 +86,7 @@ fn leap_second_insert_and_delete_pass_without_a_step() {
         let mut clock = SimulatedClock::new(Oscillator::new(config), start * S, 0.0);
         let mut discipline =
             Discipline::new(DisciplineConfig { steers: true, ..DisciplineConfig::default() });
-        let mut rng = refclock_core::sim::rng::SimRng::new(9);
+        let mut rng = refclock_core::sim::SimRng::new(9);
         let mut leaps_done = 0i64;
         for elapsed in 1..1_200i64 {
             // `real` runs on without leaps; UTC labels (Unix seconds) repeat or skip one.
@@ -199,7 +199,7 @@ fn a_late_first_interrupt_does_not_keep_the_clock_from_locking() {
     let mut discipline = Discipline::new(DisciplineConfig::default());
     let frequency_ppb = 50_000.0;
     let mut lock = None;
-    let mut noise = refclock_core::sim::rng::SimRng::new(3);
+    let mut noise = refclock_core::sim::SimRng::new(3);
     for second in 1..=120i64 {
         let late_ns = if second == 1 { 60_000.0 } else { 0.0 };
         let offset = frequency_ppb * second as f64 + late_ns + 1_000.0 * noise.normal();

@@ -4,7 +4,9 @@
 /// Seconds from the NTP prime epoch (1900-01-01) to the Unix epoch (1970-01-01).
 pub const UNIX_TO_NTP_SECONDS: i64 = 2_208_988_800;
 const ERA_SECONDS: i64 = 1 << 32;
-const NANOS_PER_SECOND: u64 = 1_000_000_000;
+/// Nanoseconds in a second, for every conversion in the workspace that needs it.
+pub const NANOS_PER_SECOND: i64 = 1_000_000_000;
+const NANOS_PER_SECOND_U64: u64 = NANOS_PER_SECOND as u64;
 
 /// A 64-bit NTP timestamp. The era is not carried on the wire; [`NtpTimestamp::to_unix_near`]
 /// recovers it from a pivot, so times after the 2036 rollover are read correctly.
@@ -35,7 +37,7 @@ impl NtpTimestamp {
         let ntp_seconds = (seconds + UNIX_TO_NTP_SECONDS).rem_euclid(ERA_SECONDS) as u64;
         let nanos = u64::from(nanos.min(999_999_999));
         // Rounded to the nearest fraction so that a round trip is exact to the nanosecond.
-        let fraction = ((nanos << 32) + NANOS_PER_SECOND / 2) / NANOS_PER_SECOND;
+        let fraction = ((nanos << 32) + NANOS_PER_SECOND_U64 / 2) / NANOS_PER_SECOND_U64;
         NtpTimestamp((ntp_seconds << 32) | fraction)
     }
 
@@ -47,7 +49,7 @@ impl NtpTimestamp {
         let era = (pivot_ntp - wire_seconds + ERA_SECONDS / 2).div_euclid(ERA_SECONDS);
         let ntp_seconds = era * ERA_SECONDS + wire_seconds;
         let fraction = self.0 & 0xffff_ffff;
-        let nanos = ((fraction * NANOS_PER_SECOND + (1 << 31)) >> 32).min(999_999_999) as u32;
+        let nanos = ((fraction * NANOS_PER_SECOND_U64 + (1 << 31)) >> 32).min(999_999_999) as u32;
         (ntp_seconds - UNIX_TO_NTP_SECONDS, nanos)
     }
 
@@ -76,12 +78,12 @@ impl NtpShort {
     /// Rounds up, so an error bound written in this format is never smaller than the value;
     /// saturates at 65536 s.
     pub fn from_nanos_ceil(nanos: u64) -> Self {
-        let units = (u128::from(nanos) << 16).div_ceil(u128::from(NANOS_PER_SECOND));
+        let units = (u128::from(nanos) << 16).div_ceil(u128::from(NANOS_PER_SECOND_U64));
         NtpShort(u32::try_from(units).unwrap_or(u32::MAX))
     }
 
     pub fn to_nanos(self) -> u64 {
-        (u64::from(self.0) * NANOS_PER_SECOND) >> 16
+        (u64::from(self.0) * NANOS_PER_SECOND_U64) >> 16
     }
 }
 

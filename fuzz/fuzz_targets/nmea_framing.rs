@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use refclock_core::nmea::framing::{LineFramer, MAX_LINE};
+use refclock_core::nmea::{LineFramer, MAX_LINE};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, stream)) = data.split_first() else { return };

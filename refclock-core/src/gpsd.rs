@@ -14,9 +14,9 @@
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use crate::nmea::calendar::DateWindow;
-use crate::nmea::decode::{Antenna, Constellation, FixMode, Position, Signal, TimeOfDay};
-use crate::nmea::epoch::{Epoch, Label, LabelCounts};
+use crate::nmea::DateWindow;
+use crate::nmea::{Antenna, Constellation, FixMode, Position, Signal, TimeOfDay};
+use crate::nmea::{Epoch, Label, LabelCounts};
 use crate::pairing::LocalNanos;
 
 /// gpsd's lines are a few kilobytes at most (a SKY with 100 satellites); past this is noise.

@@ -197,7 +197,7 @@ fn pi_setup(hat: &str, apply: bool, boot: Option<PathBuf>, model: &std::path::Pa
             if let Err(e) = std::fs::write(&backup, before) {
                 return fail(format!("cannot keep {}: {e}; nothing written", backup.display()));
             }
-            if let Err(e) = stratum1::nts::certificates::write_file(path, after.as_bytes(), 0o755) {
+            if let Err(e) = stratum1::atomic_file::write(path, after.as_bytes(), 0o755) {
                 return fail(format!(
                     "cannot write {}: {e}; the old file is {}",
                     path.display(),

@@ -4,8 +4,8 @@
 //! leaves either the old state or the new one.
 
 use std::collections::VecDeque;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -36,15 +36,7 @@ impl ClockMemory {
 
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let bytes = serde_json::to_vec(self).map_err(io::Error::other)?;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name =
-            path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-        let temporary = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-        let mut file = File::create(&temporary)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)?;
-        File::open(dir)?.sync_all()
+        crate::atomic_file::write(path, &bytes, 0o644)
     }
 
     /// Adds a point, dropping the oldest beyond a day's worth.

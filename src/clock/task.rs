@@ -8,6 +8,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use stratum1_core::time::NANOS_PER_SECOND;
 
 use refclock_core::Sample;
 
@@ -32,7 +33,6 @@ use stratum1_core::integrity::{IntegrityReport, IntegrityState, SampleBounds, Tr
 use stratum1_core::packet::LeapIndicator;
 use stratum1_core::sources::SourceEvent;
 
-const NANOS_PER_SEC: i64 = 1_000_000_000;
 const TICK: Duration = Duration::from_secs(1);
 const HISTORY_EVERY_S: i64 = 60;
 const SAVE_EVERY_S: i64 = 600;
@@ -344,7 +344,7 @@ impl Run {
         let mut last_leap = None;
         let mut next_tick = std::time::Instant::now() + TICK;
         let mut last_history = 0;
-        let mut last_save = host_nanos() / NANOS_PER_SEC;
+        let mut last_save = host_nanos() / NANOS_PER_SECOND;
         loop {
             let wait = next_tick.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(wait) {
@@ -385,7 +385,7 @@ impl Run {
                         }
                         last_leap = Some(status.leap);
                     }
-                    let unix = now / NANOS_PER_SEC;
+                    let unix = now / NANOS_PER_SECOND;
                     if let Some(point) = plotted(&status.estimate, unix) {
                         self.history.write().unwrap_or_else(|p| p.into_inner()).push_recent(point);
                     }
@@ -404,7 +404,7 @@ impl Run {
     }
 
     fn on_sample(&mut self, sample: Sample) {
-        let at = sample.utc_second.saturating_mul(NANOS_PER_SEC);
+        let at = sample.utc_second.saturating_mul(NANOS_PER_SECOND);
         let offset = sample.offset_nanos() as f64;
         let now = self.steered.now();
         self.account_network_slew(now);
@@ -498,7 +498,7 @@ impl Run {
 
     fn publish(&mut self, now: Nanos) -> ClockStatus {
         let estimate = self.discipline.estimate(now);
-        let unix = now.div_euclid(NANOS_PER_SEC);
+        let unix = now.div_euclid(NANOS_PER_SECOND);
         let list = self.leap_list.as_ref().map_or(LeapStatus::Unavailable, |list| list.status(unix));
         let (votes, reachable) = self.witness.upstreams().leap_votes();
         let announced: Vec<Leap> = votes

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use super::in_range;
-use super::refclock::RefclockConfig;
+use super::receiver::RefclockConfig;
 use stratum1_core::clock::DisciplineConfig;
 use stratum1_core::clock::{OscillatorConfig, TemperatureStep};
 

@@ -11,12 +11,12 @@ use stratum1_core::ntp::{AccessList, Cidr};
 
 mod clock;
 mod nts;
-mod refclock;
+mod receiver;
 mod sources;
 mod web;
 pub use clock::{ClockConfig, ClockMode, ClockSimulatorConfig};
 pub use nts::{CertificateSource, NtsConfig};
-pub use refclock::{Polarity, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig, WeekRollover};
+pub use receiver::{Polarity, PpsKind, RefclockConfig, RefclockKind, SimulatorConfig, WeekRollover};
 pub use sources::{IntegrityConfig, SourceConfig, SourceDefaults};
 pub use web::WebConfig;
 

@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 
-use refclock_core::nmea::epoch::constellations;
+use refclock_core::nmea::constellations;
 use refclock_core::nmea::{DateWindow, Epoch, NmeaCounts, NmeaEvent, NmeaStream};
 use serde_json::{json, Map, Value};
 

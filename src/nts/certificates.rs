@@ -227,7 +227,7 @@ fn make_ca(dir: &Path, extra_names: &[String], valid_days: i64) -> Result<Throwa
 
     let files = ca_files(dir);
     let write = |path: &Path, text: String, mode: u32| {
-        write_file(path, text.as_bytes(), mode).map_err(|e| fail(e.to_string()))
+        crate::atomic_file::write(path, text.as_bytes(), mode).map_err(|e| fail(e.to_string()))
     };
     write(&files.ca_certificate, ca.pem(), 0o644)?;
     write(&files.certificate, format!("{}{}", leaf.pem(), ca.pem()), 0o644)?;
@@ -244,25 +244,6 @@ fn create_dir(dir: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// Writes a whole file under a temporary name and renames it into place, so a reader never sees
-/// half of it.
-pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent() {
-        // The rename is durable once the directory is synced.
-        if let Ok(dir) = fs::File::open(parent) {
-            let _ = dir.sync_all();
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

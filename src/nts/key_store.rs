@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use super::certificates::write_file;
 use stratum1_core::nts::SharedKeys;
 use stratum1_core::nts::{Advance, CookieKeySet, MASTER_KEY_LEN};
 
@@ -62,7 +61,7 @@ pub fn load_or_create(path: Option<&Path>, interval_s: u64, keep: u32) -> io::Re
 }
 
 pub fn save(path: &Path, keys: &CookieKeySet) -> io::Result<()> {
-    write_file(path, keys.to_file_text().as_bytes(), 0o600)
+    crate::atomic_file::write(path, keys.to_file_text().as_bytes(), 0o600)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }
 

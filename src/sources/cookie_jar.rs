@@ -80,7 +80,7 @@ pub fn save(path: &Path, session: &KeSession) -> io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     }
-    crate::nts::certificates::write_file(path, to_text(session).as_bytes(), 0o600)
+    crate::atomic_file::write(path, to_text(session).as_bytes(), 0o600)
 }
 
 fn hex(bytes: &[u8]) -> String {

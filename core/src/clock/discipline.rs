@@ -12,7 +12,7 @@ use refclock_core::Quality;
 use super::settling::{LateSamples, SettlingFilter};
 use crate::filter::Nanos;
 
-const NANOS_PER_SEC: f64 = 1e9;
+const NANOS_PER_SEC: f64 = crate::time::NANOS_PER_SECOND as f64;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DisciplineConfig {
@@ -582,7 +582,7 @@ impl Discipline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use refclock_core::sim::rng::SimRng;
+    use refclock_core::sim::SimRng;
 
     #[test]
     fn a_run_shows_its_scatter_drift_and_a_late_interrupt_left_out() {

@@ -1,7 +1,7 @@
 //! A simulated crystal (pure, seeded): a fixed frequency error, a random walk of the frequency
 //! and an optional temperature step that the frequency follows with a thermal time constant.
 
-use refclock_core::sim::rng::SimRng;
+use refclock_core::sim::SimRng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TemperatureStep {

@@ -380,7 +380,7 @@ impl SettlingFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use refclock_core::sim::rng::SimRng;
+    use refclock_core::sim::SimRng;
 
     const S: Nanos = 1_000_000_000;
 

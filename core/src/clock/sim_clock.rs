@@ -5,8 +5,7 @@
 use super::discipline::Steering;
 use super::oscillator::Oscillator;
 use crate::filter::Nanos;
-
-const NANOS_PER_SEC: i64 = 1_000_000_000;
+use crate::time::NANOS_PER_SECOND;
 
 pub struct SimulatedClock {
     oscillator: Oscillator,
@@ -30,7 +29,7 @@ impl SimulatedClock {
             error_ns,
             adjustment_ppb: 0.0,
             oscillator_ppb,
-            next_draw: start + NANOS_PER_SEC,
+            next_draw: start + NANOS_PER_SECOND,
         }
     }
 
@@ -43,7 +42,7 @@ impl SimulatedClock {
             self.at = until;
             if self.at == self.next_draw {
                 self.oscillator_ppb = self.oscillator.next_second();
-                self.next_draw += NANOS_PER_SEC;
+                self.next_draw += NANOS_PER_SECOND;
             }
         }
     }
@@ -93,16 +92,16 @@ mod tests {
     #[test]
     fn a_fast_oscillator_gains_and_steering_cancels_it() {
         let mut c = clock(50_000.0, 100e6);
-        assert!((c.error_at(10 * NANOS_PER_SEC) - (100e6 + 500_000.0)).abs() < 1e-3);
-        c.steer(10 * NANOS_PER_SEC, Steering { step_ns: -100.5e6, frequency_ppb: -50_000.0 });
-        assert!(c.error_at(20 * NANOS_PER_SEC).abs() < 1e-3);
-        assert_eq!(c.read(20 * NANOS_PER_SEC), 20 * NANOS_PER_SEC);
+        assert!((c.error_at(10 * NANOS_PER_SECOND) - (100e6 + 500_000.0)).abs() < 1e-3);
+        c.steer(10 * NANOS_PER_SECOND, Steering { step_ns: -100.5e6, frequency_ppb: -50_000.0 });
+        assert!(c.error_at(20 * NANOS_PER_SECOND).abs() < 1e-3);
+        assert_eq!(c.read(20 * NANOS_PER_SECOND), 20 * NANOS_PER_SECOND);
     }
 
     #[test]
     fn leap_insert_sets_the_clock_back() {
         let mut c = clock(0.0, 0.0);
-        c.leap(5 * NANOS_PER_SEC, 1);
-        assert_eq!(c.read(6 * NANOS_PER_SEC), 5 * NANOS_PER_SEC);
+        c.leap(5 * NANOS_PER_SECOND, 1);
+        assert_eq!(c.read(6 * NANOS_PER_SECOND), 5 * NANOS_PER_SECOND);
     }
 }

@@ -3,6 +3,7 @@
 //! receiver core and pairing, the discipline, and its steering fed back into the clock. The
 //! accuracy benchmark and the discipline tests run this; the truth is known at every second.
 
+use crate::time::NANOS_PER_SECOND;
 use refclock_core::nmea::DateWindow;
 use refclock_core::pairing::PairingConfig;
 use refclock_core::receiver::Receiver;
@@ -16,8 +17,6 @@ use super::sim_clock::SimulatedClock;
 use crate::filter::Nanos;
 use crate::integrity::{GuardConfig, IntegrityState, SampleBounds, Witness};
 use crate::sources::{Measurement, SourceEvent, SourceInfo, SourceMode};
-
-const NANOS_PER_SEC: i64 = 1_000_000_000;
 
 #[derive(Clone, Debug)]
 pub struct SimulationConfig {
@@ -80,7 +79,7 @@ impl Simulation {
 
     /// Runs with a discipline prepared elsewhere (a drift file read, say).
     pub fn with_discipline(discipline: Discipline, config: SimulationConfig) -> Self {
-        let start = config.start_unix_s * NANOS_PER_SEC;
+        let start = config.start_unix_s * NANOS_PER_SECOND;
         let clock = SimulatedClock::new(Oscillator::new(config.oscillator), start, config.initial_error_ns);
         let receiver = Receiver::new(DateWindow::default(), PairingConfig::default(), true);
         let scenario = Scenario::new(config.receiver.clone());
@@ -97,7 +96,7 @@ impl Simulation {
     /// Simulates the next second: its edge, its NMEA, the steering that follows.
     pub fn step(&mut self) -> SecondRecord {
         let second = self.config.start_unix_s + i64::from(self.elapsed) + 1;
-        let edge_at = second * NANOS_PER_SEC;
+        let edge_at = second * NANOS_PER_SECOND;
         let plan = self.scenario.second(second);
         let outage =
             self.config.pps_outages.iter().any(|&(from, to)| (from..to).contains(&(self.elapsed + 1)));
@@ -119,7 +118,7 @@ impl Simulation {
             self.witness.on_disputed(arrived, disputed.offset_nanos() as f64, disputed.quality);
         }
         for sample in samples {
-            let at = sample.utc_second * NANOS_PER_SEC;
+            let at = sample.utc_second * NANOS_PER_SECOND;
             let offset = sample.offset_nanos() as f64;
             if !self.witness.on_sample(arrived, offset, sample.quality) {
                 continue;
@@ -196,6 +195,6 @@ impl Simulation {
 
     /// The simulated reference time now.
     pub fn now(&self) -> Nanos {
-        (self.config.start_unix_s + i64::from(self.elapsed)) * NANOS_PER_SEC
+        (self.config.start_unix_s + i64::from(self.elapsed)) * NANOS_PER_SECOND
     }
 }

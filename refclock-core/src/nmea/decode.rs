@@ -526,7 +526,7 @@ fn rmc_date(field: &str) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nmea::framing::LineFramer;
+    use crate::nmea::LineFramer;
 
     fn facts(text: &str) -> Vec<Result<Fact, DecodeError>> {
         let mut out = Vec::new();

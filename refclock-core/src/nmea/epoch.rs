@@ -452,7 +452,7 @@ pub fn constellations(signals: &[Signal]) -> Vec<Constellation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nmea::stream::{NmeaEvent, NmeaStream};
+    use crate::nmea::{NmeaEvent, NmeaStream};
 
     fn sentence(body: &str) -> String {
         let sum = body.bytes().fold(0u8, |a, b| a ^ b);

@@ -3,13 +3,14 @@
 //! valid seconds, `calendar` refuses dates that must not be served, and `stream` chains them.
 
 pub mod agreement;
-pub mod calendar;
-pub mod decode;
-pub mod epoch;
-pub mod framing;
-pub mod stream;
+mod calendar;
+mod decode;
+mod epoch;
+mod framing;
+mod stream;
 
 pub use calendar::{DateRefusal, DateWindow, ResolvedDate, WeekRollover};
-pub use decode::{Antenna, Constellation, FixMode, TimeOfDay};
-pub use epoch::{Epoch, Label};
+pub use decode::{Antenna, Constellation, FixMode, Position, Signal, TimeOfDay};
+pub use epoch::{constellations, Epoch, Label, LabelCounts};
+pub use framing::{LineFramer, MAX_LINE};
 pub use stream::{NmeaCounts, NmeaEvent, NmeaStream};

@@ -3,7 +3,8 @@
 //! writes them to a pseudo-terminal on the wall clock.
 
 pub mod nmea_out;
-pub mod rng;
-pub mod scenario;
+mod rng;
+mod scenario;
 
-pub use scenario::{Scenario, SimConfig};
+pub use rng::SimRng;
+pub use scenario::{Scenario, SecondPlan, SimConfig};

@@ -1,4 +1,5 @@
-//! `[refclock]`: which receiver, how it is wired, and the simulator's scenario.
+//! `[refclock]`: which receiver, how it is wired, and the simulator's scenario. (The file is
+//! not called refclock.rs so that `refclock::` here means the crate.)
 
 use std::path::PathBuf;
 
