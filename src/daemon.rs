@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::system;
 use crate::clock::task::ClockTask;
 use crate::config::ClockMode;
 use crate::config::Config;
 use crate::events::EventWatcher;
 use crate::gnss::{ClockLink, GnssTask};
+use crate::host_clock;
 use crate::ntp::udp::{Shared, UdpService};
 use crate::ntp::xdp::XdpService;
 use crate::nts::ke_server::KeCountsSnapshot;
@@ -52,11 +52,11 @@ impl Daemon {
             }
             _ => None,
         };
-        let precision = precision_from_step(system::measure_reading_step());
+        let precision = precision_from_step(host_clock::measure_reading_step());
         let clock = Arc::new(SharedServedClock::new(observe_only_state(
             config.clock.local_stratum,
             precision,
-            system::now(),
+            host_clock::now(),
         )));
         // Certificates and keys are checked before anything starts, so a bad file is a clean
         // error at start.

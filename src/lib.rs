@@ -10,6 +10,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod events;
 pub mod gnss;
+pub mod host_clock;
 pub mod instance_lock;
 pub mod logging;
 pub mod net;

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let config = match args.config.as_deref().map_or_else(Config::embedded_default, Config::load) {
+    let config = match args.config.as_deref().map_or_else(Config::demo, Config::load) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("stratum1d: {e}");

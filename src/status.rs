@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use refclock_core::nmea::DateRefusal;
 use refclock_core::nmea::FixMode;
@@ -91,8 +91,7 @@ pub struct NtsSources {
 
 impl StatusSources {
     pub fn snapshot(&self) -> StatusSnapshot {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let now_ns = i64::try_from(now.as_nanos()).unwrap_or(i64::MAX);
+        let now_ns = crate::host_clock::unix_nanos();
         let served = self.served.get();
         let clock = self.clock.read().ok().and_then(|c| c.clone());
         let gnss = self.gnss.as_ref().and_then(|g| g.read().ok().and_then(|s| s.clone()));
@@ -101,7 +100,7 @@ impl StatusSources {
         let mut snapshot = StatusSnapshot {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_s: self.started.elapsed().as_secs(),
-            generated_unix_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
+            generated_unix_ms: now_ns / 1_000_000,
             state: overall_state(clock.as_ref(), &served, self.gnss.is_some(), gnss.as_ref()),
             server: server_view(&served),
             clock: ClockView {
@@ -216,7 +215,7 @@ fn server_view(served: &ServedClock) -> ServerView {
 }
 
 fn unix_now_s() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    crate::host_clock::unix_seconds()
 }
 
 fn clock_view(clock: Option<&ClockStatus>, now_ns: i64, steps: u64) -> ClockView {
@@ -556,7 +555,7 @@ mod tests {
         assert_eq!(view.subject, "CN=localhost");
         assert_eq!(view.issuer, "CN=stratum1 throwaway CA");
         assert_eq!(view.sha256_fingerprint.len(), 32 * 3 - 1);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+        let now = crate::host_clock::unix_seconds();
         assert!((364..=366).contains(&view.days_left(now)), "{}", view.days_left(now));
     }
 }

@@ -103,7 +103,7 @@ fn answers(s: &serde_json::Value, source: usize) -> u64 {
 
 /// The demo without its receiver (so the sources alone decide what is served), with `sources`.
 fn daemon_with(sources: &str) -> RunningDaemon {
-    let config = stratum1::config::EMBEDDED_DEFAULT
+    let config = stratum1::config::DEMO_TOML
         .replace("127.0.0.1:12300\", \"[::1]:12300\"", "127.0.0.1:0\"")
         .replace("listen = [\"127.0.0.1:4460\", \"[::1]:4460\"]", "listen = [\"127.0.0.1:4460\"]")
         .replace("kind = \"simulated\"", "kind = \"none\"");

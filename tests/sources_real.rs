@@ -133,7 +133,7 @@ fn start_chrony() -> ChronyServer {
 
 /// The demo (simulated receiver and clock) with `sources` appended, polling every second.
 fn demo_with(sources: &str, simulator_extra: &str) -> String {
-    let demo = stratum1::config::EMBEDDED_DEFAULT
+    let demo = stratum1::config::DEMO_TOML
         .replace("127.0.0.1:12300\", \"[::1]:12300\"", "127.0.0.1:0\"")
         .replace("listen = [\"127.0.0.1:4460\", \"[::1]:4460\"]", "listen = [\"127.0.0.1:4460\"]")
         .replace("late-pps-percent = 1.0", &format!("late-pps-percent = 1.0\n{simulator_extra}"));

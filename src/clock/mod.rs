@@ -3,5 +3,4 @@
 
 pub mod kernel;
 pub mod persist;
-pub mod system;
 pub mod task;

@@ -7,16 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use stratum1_core::time::NANOS_PER_SECOND;
 
 use refclock_core::Sample;
 
 use super::kernel::{self, KernelStatus};
 use super::persist::ClockMemory;
-use super::system;
 use crate::config::ClockMode;
 use crate::config::{ClockConfig, RefclockConfig};
+use crate::host_clock;
 use crate::sources::poller::{ClockReader, EventSink};
 use crate::state::SharedNetworkTime;
 use crate::state::SharedServedClock;
@@ -309,8 +309,7 @@ fn load_leap_list(path: Option<&PathBuf>) -> Option<LeapSeconds> {
 }
 
 fn host_nanos() -> Nanos {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+    host_clock::unix_nanos()
 }
 
 struct Run {
@@ -510,13 +509,14 @@ impl Run {
             })
             .collect();
         let leap = with_network_leap(list, &announced, reachable, unix);
-        let mut served = served_state(&estimate, leap, self.precision, self.local_stratum, system::now());
+        let mut served = served_state(&estimate, leap, self.precision, self.local_stratum, host_clock::now());
         if !matches!(estimate.state, LockState::Locked | LockState::Holdover) {
             if let Some(network) = self.witness.network() {
                 let address = self.witness.upstreams().info(network.best).map(|i| i.address.clone());
                 let ip = self.witness.upstreams().target(network.best);
                 let reference_id = source_reference_id(ip, address.as_deref().unwrap_or_default());
-                served = network_fallback_state(&network, reference_id, leap, self.precision, system::now());
+                served =
+                    network_fallback_state(&network, reference_id, leap, self.precision, host_clock::now());
             }
         }
         self.served.set(served);

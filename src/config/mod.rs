@@ -21,7 +21,7 @@ pub use sources::{IntegrityConfig, SourceConfig, SourceDefaults};
 pub use web::WebConfig;
 
 /// The configuration the daemon runs with when given none: the no-hardware demo.
-pub const EMBEDDED_DEFAULT: &str = include_str!("../../configs/demo.toml");
+pub const DEMO_TOML: &str = include_str!("../../configs/demo.toml");
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -203,8 +203,10 @@ impl Config {
         Config::from_toml(&text, &path.display().to_string())
     }
 
-    pub fn embedded_default() -> Result<Config, ConfigError> {
-        Config::from_toml(EMBEDDED_DEFAULT, "configs/demo.toml (embedded)")
+    /// The demo (configs/demo.toml, built in): what stratum1d runs without `--config`. An empty
+    /// file, or `Config::default()`, is the appliance's defaults instead.
+    pub fn demo() -> Result<Config, ConfigError> {
+        Config::from_toml(DEMO_TOML, "configs/demo.toml (embedded)")
     }
 }
 
@@ -309,7 +311,7 @@ mod tests {
 
     #[test]
     fn the_embedded_demo_config_is_valid_and_safe() {
-        let c = Config::embedded_default().unwrap();
+        let c = Config::demo().unwrap();
         assert_ne!(c.clock.mode, crate::config::ClockMode::Kernel, "the demo never steers the host clock");
         assert_eq!(c.clock.local_stratum, None, "the demo must not claim a stratum from nothing");
         for addr in &c.ntp.listen {
@@ -320,7 +322,7 @@ mod tests {
 
     #[test]
     fn the_demo_uses_the_simulated_receiver() {
-        let c = Config::embedded_default().unwrap();
+        let c = Config::demo().unwrap();
         assert_eq!(c.refclock.kind, RefclockKind::Simulated);
         assert!(c.refclock.simulator.pps);
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::udp_sys::{self, RecvBatch, SendBatch};
-use crate::clock::system;
+use crate::host_clock;
 use crate::state::SharedServedClock;
 use stratum1_core::ntp::{DropReason, RequestContext, Server, Verdict};
 use stratum1_core::ntp::{LocalCounts, ServerCounters};
@@ -139,7 +139,7 @@ fn serve(socket: Socket, shared: Shared, epoch: Instant) {
             }
         };
         let clock = shared.clock.get();
-        let batch_time = system::now();
+        let batch_time = host_clock::now();
         let monotonic_ms = epoch.elapsed().as_millis() as u32;
         for i in 0..n {
             let Some(datagram) = received.get(i) else { break };
@@ -158,7 +158,7 @@ fn serve(socket: Socket, shared: Shared, epoch: Instant) {
                 datagram.kernel_time.map_or(batch_time, |(s, ns)| NtpTimestamp::from_unix(s, ns));
             let ctx = RequestContext { client: peer.ip(), received_at, monotonic_ms };
             let Some(out) = replies.next_buffer() else { break };
-            let verdict = shared.server.decide(datagram.data, ctx, &clock, system::now, out);
+            let verdict = shared.server.decide(datagram.data, ctx, &clock, host_clock::now, out);
             counts.record(&verdict);
             if let Some(len) = verdict.response_len() {
                 replies.queue_reply(len, &received, i);

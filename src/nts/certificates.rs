@@ -198,7 +198,7 @@ fn ca_files(dir: &Path) -> ThrowawayCa {
 fn make_ca(dir: &Path, extra_names: &[String], valid_days: i64) -> Result<ThrowawayCa, CertificateError> {
     let fail = |detail: String| CertificateError::Generate { path: dir.into(), detail };
     create_dir(dir).map_err(|e| fail(e.to_string()))?;
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = crate::host_clock::unix_seconds();
     let day = |offset_days: i64| {
         let t = chrono::DateTime::from_timestamp(now + offset_days * 86_400, 0).unwrap_or_default();
         use chrono::Datelike;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use stratum1_core::nts::SharedKeys;
 use stratum1_core::nts::{Advance, CookieKeySet, MASTER_KEY_LEN};
@@ -14,7 +14,7 @@ use stratum1_core::nts::{Advance, CookieKeySet, MASTER_KEY_LEN};
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    crate::host_clock::unix_seconds().max(0) as u64
 }
 
 fn fresh_seed() -> io::Result<[u8; MASTER_KEY_LEN]> {

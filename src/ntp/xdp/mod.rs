@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use super::udp::{should_coalesce, Shared};
 use super::udp_sys::{BATCH, DATAGRAM_MAX};
-use crate::clock::system;
+use crate::host_clock;
 use stratum1_core::ntp::LocalCounts;
 use stratum1_core::ntp::{DropReason, RequestContext, Verdict};
 use stratum1_core::time::NtpTimestamp;
@@ -167,7 +167,7 @@ fn serve(mut socket: XdpSocket, shared: Shared, epoch: Instant) {
                     tracing::warn!("af_xdp: a frame came without the program's receive stamp; using the time it was read");
                     warned_unstamped = true;
                 }
-                system::now()
+                host_clock::now()
             };
             match answer(frame, received_at, monotonic_ms, &shared, &clock, &mut response) {
                 (verdict, Some(len)) => {
@@ -212,7 +212,8 @@ fn answer(
         return (Verdict::dropped(DropReason::Malformed, None), None);
     };
     let ctx = RequestContext { client: datagram.client.ip(), received_at, monotonic_ms };
-    let verdict = shared.server.decide(&frame[datagram.payload.clone()], ctx, clock, system::now, response);
+    let verdict =
+        shared.server.decide(&frame[datagram.payload.clone()], ctx, clock, host_clock::now, response);
     let Some(len) = verdict.response_len().filter(|&len| len <= datagram.payload.len()) else {
         return (verdict, None);
     };

@@ -1,4 +1,6 @@
-//! Reading the host clock (CLOCK_REALTIME through the vDSO). Read-only: nothing here adjusts it.
+//! Reading the host clock (CLOCK_REALTIME through the vDSO), where the daemon's tasks do: as
+//! an NTP timestamp, Unix nanoseconds or seconds. Read-only: nothing here adjusts it (that is
+//! clock/kernel.rs). Low in the module order so that every task may use it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +19,17 @@ pub fn now() -> NtpTimestamp {
             NtpTimestamp::from_unix(secs, nanos)
         }
     }
+}
+
+/// Unix nanoseconds (0 before 1970, saturating far after).
+pub fn unix_nanos() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Unix seconds (0 before 1970).
+pub fn unix_seconds() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Measures the smallest step between two distinct clock readings, in nanoseconds.
