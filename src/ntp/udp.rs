@@ -2,7 +2,7 @@
 //! socket, so the kernel spreads clients over them and no lock sits between receive and send.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -125,8 +125,13 @@ fn bind(addr: SocketAddr) -> io::Result<Socket> {
 
 fn serve(socket: Socket, shared: Shared, epoch: Instant) {
     let fd = socket.as_raw_fd();
+    let ipv4 = socket.local_addr().ok().and_then(|a| a.as_socket()).is_some_and(|a| a.is_ipv4());
+    let atomic_ipv4 = ipv4
+        && udp_sys::send_atomic_ipv4(fd)
+            .inspect_err(|e| tracing::debug!("answers stay fragmentable (IP_MTU_DISCOVER: {e})"))
+            .is_ok();
     let mut received = RecvBatch::new();
-    let mut replies = SendBatch::new();
+    let mut replies = SendBatch::for_socket(atomic_ipv4);
     let mut counts = LocalCounts::default();
     while !shared.stop.load(Ordering::Relaxed) {
         let n = match received.receive(fd) {
@@ -141,6 +146,10 @@ fn serve(socket: Socket, shared: Shared, epoch: Instant) {
         let clock = shared.clock.get();
         let batch_time = host_clock::now();
         let monotonic_ms = epoch.elapsed().as_millis() as u32;
+        let mut senders = [IpAddr::V4(Ipv4Addr::UNSPECIFIED); udp_sys::BATCH];
+        let known =
+            (0..n).filter_map(|i| received.peer(i)).zip(&mut senders).map(|(p, s)| *s = p.ip()).count();
+        shared.server.warm(&senders[..known]);
         for i in 0..n {
             let Some(datagram) = received.get(i) else { break };
             let peer = match datagram.peer {

@@ -95,6 +95,12 @@ impl RecvBatch {
         })
     }
 
+    /// The sender of datagram `i` alone, without the rest of [`Self::get`].
+    pub fn peer(&self, i: usize) -> Option<SocketAddr> {
+        let header = self.headers.get(i).filter(|_| i < self.filled)?;
+        socket_addr(&self.addresses[i], header.msg_hdr.msg_namelen)
+    }
+
     fn address(&self, i: usize) -> (libc::sockaddr_storage, libc::socklen_t) {
         (self.addresses[i], self.headers[i].msg_hdr.msg_namelen)
     }
@@ -114,10 +120,18 @@ pub struct SendBatch {
     iovecs: Box<[libc::iovec]>,
     headers: Box<[libc::mmsghdr]>,
     queued: usize,
+    /// The socket is IPv4 with [`send_atomic_ipv4`] on: an answer too long for the link is
+    /// sent again with fragmentation allowed.
+    fragments_on_demand: bool,
 }
 
 impl SendBatch {
     pub fn new() -> Self {
+        Self::for_socket(false)
+    }
+
+    /// A batch for a socket on which [`send_atomic_ipv4`] succeeded (`atomic_ipv4`), or not.
+    pub fn for_socket(atomic_ipv4: bool) -> Self {
         SendBatch {
             buffers: vec![[0u8; DATAGRAM_MAX]; BATCH].into_boxed_slice(),
             lengths: [0; BATCH],
@@ -126,6 +140,7 @@ impl SendBatch {
             iovecs: (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect(),
             headers: (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect(),
             queued: 0,
+            fragments_on_demand: atomic_ipv4,
         }
     }
 
@@ -172,10 +187,16 @@ impl SendBatch {
                     0,
                 )
             };
+            let error = (n < 0).then(io::Error::last_os_error);
             if n > 0 {
                 sent += n as usize;
-            } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            } else if error.as_ref().is_some_and(|e| e.kind() == io::ErrorKind::Interrupted) {
                 continue;
+            } else if self.fragments_on_demand
+                && error.as_ref().and_then(io::Error::raw_os_error) == Some(libc::EMSGSIZE)
+                && self.send_fragmented(fd, start)
+            {
+                sent += 1;
             } else {
                 // The first datagram of the rest failed (unreachable peer, no buffer): skip it.
                 refused += 1;
@@ -184,6 +205,38 @@ impl SendBatch {
         self.queued = 0;
         refused
     }
+
+    /// Sends datagram `index` with fragmentation allowed for this one call: an answer to a
+    /// request that itself came in fragments (longer than the link's MTU) is as long as that
+    /// request, and such rare answers should still leave.
+    fn send_fragmented(&mut self, fd: RawFd, index: usize) -> bool {
+        if set_pmtu_discovery(fd, libc::IP_PMTUDISC_WANT).is_err() {
+            return false;
+        }
+        // SAFETY: as in `send`, headers[index] points into buffers owned by `self`.
+        let n = unsafe { libc::sendmmsg(fd, self.headers[index..].as_mut_ptr(), 1, 0) };
+        if let Err(e) = set_pmtu_discovery(fd, libc::IP_PMTUDISC_PROBE) {
+            // Still correct, only dearer: the kernel picks an IP ID for every answer again.
+            self.fragments_on_demand = false;
+            tracing::warn!("could not turn IPv4 fragmentation off again: {e}");
+        }
+        n == 1
+    }
+}
+
+/// Sends this IPv4 socket's datagrams unfragmented, with DF set and no IP ID to choose
+/// (`IP_PMTUDISC_PROBE`; RFC 6864 lets an atomic datagram carry any ID). The default lets the
+/// kernel fragment, so for every answer it draws an ID from a hash table shared by all CPUs,
+/// 3 % of the server's time under load (docs/benchmarks.md). Answers are never longer than
+/// their request; one that does not fit the link goes out again fragmented
+/// ([`SendBatch::for_socket`]). Path MTU updates are not followed, as before in effect: the
+/// kernel fragmented instead.
+pub fn send_atomic_ipv4(fd: RawFd) -> io::Result<()> {
+    set_pmtu_discovery(fd, libc::IP_PMTUDISC_PROBE)
+}
+
+fn set_pmtu_discovery(fd: RawFd, mode: libc::c_int) -> io::Result<()> {
+    set_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, mode)
 }
 
 impl Default for SendBatch {
@@ -194,14 +247,17 @@ impl Default for SendBatch {
 
 /// Turns on kernel receive timestamps (nanoseconds, CLOCK_REALTIME) for a socket.
 pub fn enable_receive_timestamps(fd: RawFd) -> io::Result<()> {
-    let on: libc::c_int = 1;
+    set_int_option(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+}
+
+fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: a valid option value of the size given, for a socket the caller owns.
     let r = unsafe {
         libc::setsockopt(
             fd,
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -252,5 +308,76 @@ fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option
             )))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+    use std::process::Command;
+    use std::time::Duration;
+
+    const INSIDE: &str = "STRATUM1_UDP_SYS_IN_NETNS";
+
+    /// A link narrower than the answers needs a network namespace of its own, so the test runs
+    /// itself again inside one (`unshare`, as for the real NTS clients) and reads the verdict.
+    #[test]
+    fn unfragmentable_answers_and_the_one_too_long_for_the_link_in_fragments() {
+        let name =
+            "ntp::udp_sys::tests::unfragmentable_answers_and_the_one_too_long_for_the_link_in_fragments";
+        if std::env::var_os(INSIDE).is_none() {
+            let output = Command::new("unshare")
+                .args(["--user", "--map-root-user", "--net", "--"])
+                .arg(std::env::current_exe().unwrap())
+                .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+                .env(INSIDE, "1")
+                .output()
+                .expect("unshare (util-linux) runs");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && stdout.contains("1 passed"),
+                "inside the namespace: {stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return;
+        }
+        let ip = Command::new("ip").args(["link", "set", "lo", "up", "mtu", "1280"]).status().unwrap();
+        assert!(ip.success(), "ip link set lo mtu 1280");
+
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        send_atomic_ipv4(server.as_raw_fd()).unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+
+        for fallback in [true, false] {
+            // A request longer than the link arrives in fragments; the answers are as long
+            // and as short as answers get.
+            client.send_to(&[7u8; 1400], server.local_addr().unwrap()).unwrap();
+            let mut received = RecvBatch::new();
+            assert_eq!(received.receive(server.as_raw_fd()).unwrap(), 1);
+            assert_eq!(received.get(0).unwrap().data.len(), 1400);
+            let mut replies = SendBatch::for_socket(fallback);
+            for len in [1400, 48] {
+                replies.next_buffer().unwrap()[..len].fill(9);
+                replies.queue_reply(len, &received, 0);
+            }
+            let refused = replies.send(server.as_raw_fd());
+            let mut lengths = Vec::new();
+            let mut buffer = [0u8; 2048];
+            client.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            while let Ok(n) = client.recv(&mut buffer) {
+                lengths.push(n);
+            }
+            if fallback {
+                assert_eq!((refused, lengths), (0, vec![1400, 48]));
+            } else {
+                // Without the fallback the socket's own setting refuses the long one: the
+                // setting is on, and the fallback is what sends it.
+                assert_eq!((refused, lengths), (1, vec![48]));
+            }
+        }
     }
 }

@@ -73,14 +73,22 @@ fn time(n: u64, mut f: impl FnMut()) -> f64 {
 fn main() {
     let mut iterations = 200_000u64;
     let mut placeholders = 0usize;
+    let mut only = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let value = args.next().and_then(|v| v.parse::<u64>().ok());
-        match (flag.as_str(), value) {
+        let value = args.next();
+        let number = value.as_deref().and_then(|v| v.parse::<u64>().ok());
+        match (flag.as_str(), number) {
             ("--iterations", Some(v)) => iterations = v.clamp(1_000, 100_000_000),
             ("--placeholders", Some(v)) => placeholders = v.min(7) as usize,
+            // One algorithm only, so that an instruction counter (callgrind) sees its requests alone.
+            ("--only", _) if value.as_deref().and_then(AeadAlgorithm::from_name).is_some() => {
+                only = value.as_deref().and_then(AeadAlgorithm::from_name)
+            }
             _ => {
-                eprintln!("usage: nts_decision [--iterations N] [--placeholders P]");
+                eprintln!(
+                    "usage: nts_decision [--iterations N] [--placeholders P] [--only AES-SIV-CMAC-256|…]"
+                );
                 std::process::exit(2);
             }
         }
@@ -111,7 +119,7 @@ fn main() {
     });
     println!("decision per request, best of 5 × {iterations}, {placeholders} placeholder(s):");
     println!("  plain NTP                  {plain_ns:>7.0} ns");
-    for algorithm in AeadAlgorithm::ALL {
+    for algorithm in AeadAlgorithm::ALL.into_iter().filter(|a| only.is_none_or(|o| o == *a)) {
         let k = algorithm.key_len();
         let contents = CookieContents {
             c2s: AeadKey::new(algorithm, &vec![0xc2; k]).unwrap_or_else(|e| panic!("{e}")),

@@ -161,6 +161,14 @@ pub struct RequestContext {
 }
 
 impl Server {
+    /// Gets ready for requests from `clients` that [`Self::decide`] will take soon: a shell
+    /// that holds a batch of requests passes their senders first (see [`RateLimiter::warm`]).
+    pub fn warm(&self, clients: &[IpAddr]) {
+        if let Some(rate) = &self.rate {
+            rate.limiter.warm(clients);
+        }
+    }
+
     /// Decides what to do with `request`. A response is written to the start of `out` (which
     /// must hold at least 48 bytes) and is never larger than the request.
     pub fn decide(

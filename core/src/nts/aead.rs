@@ -7,7 +7,7 @@ use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
 use aes_gcm_siv::aead::AeadInPlace;
 use aes_gcm_siv::Aes128GcmSiv;
 
-use super::siv::Siv;
+use super::siv::{self, Siv, SivKey};
 
 /// The SIV tag and the GCM-SIV tag are both 16 bytes.
 pub const TAG_LEN: usize = 16;
@@ -186,13 +186,19 @@ impl AeadKey {
         let key = self.as_bytes();
         match self.algorithm {
             AeadAlgorithm::AesSivCmac256 => {
-                siv_seal(&Siv::<Aes128Enc>::from_checked_key(key), nonce, associated_data, sealed)
+                siv::with_key::<Aes128Enc, _>(key, sealed.len().saturating_sub(TAG_LEN), |k| {
+                    siv_seal(k, nonce, associated_data, sealed)
+                })
             }
             AeadAlgorithm::AesSivCmac384 => {
-                siv_seal(&Siv::<Aes192Enc>::from_checked_key(key), nonce, associated_data, sealed)
+                siv::with_key::<Aes192Enc, _>(key, sealed.len().saturating_sub(TAG_LEN), |k| {
+                    siv_seal(k, nonce, associated_data, sealed)
+                })
             }
             AeadAlgorithm::AesSivCmac512 => {
-                siv_seal(&Siv::<Aes256Enc>::from_checked_key(key), nonce, associated_data, sealed)
+                siv::with_key::<Aes256Enc, _>(key, sealed.len().saturating_sub(TAG_LEN), |k| {
+                    siv_seal(k, nonce, associated_data, sealed)
+                })
             }
             AeadAlgorithm::Aes128GcmSiv => {
                 gcm_siv_seal(&one_shot_gcm_siv(key)?, nonce, associated_data, sealed)
@@ -211,13 +217,19 @@ impl AeadKey {
         let key = self.as_bytes();
         match self.algorithm {
             AeadAlgorithm::AesSivCmac256 => {
-                siv_open(&Siv::<Aes128Enc>::from_checked_key(key), nonce, associated_data, ciphertext)
+                siv::with_key::<Aes128Enc, _>(key, ciphertext.len().saturating_sub(TAG_LEN), |k| {
+                    siv_open(k, nonce, associated_data, ciphertext)
+                })
             }
             AeadAlgorithm::AesSivCmac384 => {
-                siv_open(&Siv::<Aes192Enc>::from_checked_key(key), nonce, associated_data, ciphertext)
+                siv::with_key::<Aes192Enc, _>(key, ciphertext.len().saturating_sub(TAG_LEN), |k| {
+                    siv_open(k, nonce, associated_data, ciphertext)
+                })
             }
             AeadAlgorithm::AesSivCmac512 => {
-                siv_open(&Siv::<Aes256Enc>::from_checked_key(key), nonce, associated_data, ciphertext)
+                siv::with_key::<Aes256Enc, _>(key, ciphertext.len().saturating_sub(TAG_LEN), |k| {
+                    siv_open(k, nonce, associated_data, ciphertext)
+                })
             }
             AeadAlgorithm::Aes128GcmSiv => {
                 gcm_siv_open(&one_shot_gcm_siv(key)?, nonce, associated_data, ciphertext)
@@ -266,9 +278,9 @@ impl AeadCipher {
         sealed: &mut [u8],
     ) -> Result<(), AeadError> {
         match self {
-            AeadCipher::SivCmac256(siv) => siv_seal(siv, nonce, associated_data, sealed),
-            AeadCipher::SivCmac384(siv) => siv_seal(siv, nonce, associated_data, sealed),
-            AeadCipher::SivCmac512(siv) => siv_seal(siv, nonce, associated_data, sealed),
+            AeadCipher::SivCmac256(siv) => siv_seal(siv.key(), nonce, associated_data, sealed),
+            AeadCipher::SivCmac384(siv) => siv_seal(siv.key(), nonce, associated_data, sealed),
+            AeadCipher::SivCmac512(siv) => siv_seal(siv.key(), nonce, associated_data, sealed),
             AeadCipher::Aes128GcmSiv(cipher) => gcm_siv_seal(cipher, nonce, associated_data, sealed),
         }
     }
@@ -281,9 +293,9 @@ impl AeadCipher {
         ciphertext: &'a mut [u8],
     ) -> Result<&'a mut [u8], AeadError> {
         match self {
-            AeadCipher::SivCmac256(siv) => siv_open(siv, nonce, associated_data, ciphertext),
-            AeadCipher::SivCmac384(siv) => siv_open(siv, nonce, associated_data, ciphertext),
-            AeadCipher::SivCmac512(siv) => siv_open(siv, nonce, associated_data, ciphertext),
+            AeadCipher::SivCmac256(siv) => siv_open(siv.key(), nonce, associated_data, ciphertext),
+            AeadCipher::SivCmac384(siv) => siv_open(siv.key(), nonce, associated_data, ciphertext),
+            AeadCipher::SivCmac512(siv) => siv_open(siv.key(), nonce, associated_data, ciphertext),
             AeadCipher::Aes128GcmSiv(cipher) => gcm_siv_open(cipher, nonce, associated_data, ciphertext),
         }
     }
@@ -304,7 +316,12 @@ fn one_shot_gcm_siv(key: &[u8]) -> Result<Aes128GcmSiv, AeadError> {
 }
 
 /// RFC 5297 §3 as RFC 8915 uses it: the associated data, then the nonce, then the plaintext.
-fn siv_seal<C>(siv: &Siv<C>, nonce: &[u8], associated_data: &[u8], sealed: &mut [u8]) -> Result<(), AeadError>
+fn siv_seal<C>(
+    siv: SivKey<'_, C>,
+    nonce: &[u8],
+    associated_data: &[u8],
+    sealed: &mut [u8],
+) -> Result<(), AeadError>
 where
     C: BlockEncrypt + KeyInit + BlockSizeUser<BlockSize = U16>,
 {
@@ -318,7 +335,7 @@ where
 }
 
 fn siv_open<'a, C>(
-    siv: &Siv<C>,
+    siv: SivKey<'_, C>,
     nonce: &[u8],
     associated_data: &[u8],
     ciphertext: &'a mut [u8],
