@@ -126,10 +126,6 @@ pub struct SendBatch {
 }
 
 impl SendBatch {
-    pub fn new() -> Self {
-        Self::for_socket(false)
-    }
-
     /// A batch for a socket on which [`send_atomic_ipv4`] succeeded (`atomic_ipv4`), or not.
     pub fn for_socket(atomic_ipv4: bool) -> Self {
         SendBatch {
@@ -237,12 +233,6 @@ pub fn send_atomic_ipv4(fd: RawFd) -> io::Result<()> {
 
 fn set_pmtu_discovery(fd: RawFd, mode: libc::c_int) -> io::Result<()> {
     set_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, mode)
-}
-
-impl Default for SendBatch {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// Turns on kernel receive timestamps (nanoseconds, CLOCK_REALTIME) for a socket.
