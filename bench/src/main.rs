@@ -3,18 +3,21 @@
 //! absolute numbers drift on a shared machine). Loopback only; every load is bounded.
 //!
 //! Modes: `ntp` (plain NTP requests), `nts` (NTS-authenticated requests; only answers that
-//! authenticate count), `ke` (whole NTS-KE exchanges: TLS 1.3 handshake and 8 cookies).
+//! authenticate count), `ke` (whole NTS-KE exchanges: TLS 1.3 handshake and 8 cookies),
+//! `nts-ntp` (each round measures every server with plain NTP and then with NTS, back to
+//! back, and reports the difference: the authenticated work, which the medians of two
+//! separate runs do not resolve on a shared machine).
 //!
 //! Mode `hostile`: honest NTS-KE and NTP while idle, trickling or handshaking connections flood
 //! NTS-KE, stratum1d beside chrony, both as shipped (see `hostile`).
 //!
-//! Usage: stratum1-bench [--mode ntp|nts|ke|hostile] [--rate N] [--seconds S] [--rounds R] [--sources N]
+//! Usage: stratum1-bench [--mode ntp|nts|nts-ntp|ke|hostile] [--rate N] [--seconds S] [--rounds R] [--sources N]
 //!                       [--stratum1d PATH] [--servers stratum1d,stratum1d+nts,stratum1d+page,stratum1d+sources,stratum1d+xdp,chronyd,ntpd-rs]
 //!        [--floods idle,trickle,handshake] [--counts 64,1000,10000] [--mixes one,24,many]   (hostile)
 //!        (stratum1d+xdp attaches an XDP program to `lo`: run it under `scripts/bench --netns`)
 //!        stratum1-bench --target 127.0.0.1:PORT [--rate N] [--seconds S]   (load only, to profile)
 //!        [--certificate p256|rsa2048]   (the servers' certificate key; default p256)
-//!        [--ntpperf PATH]   (modes ntp and nts: ntpperf is the load instead of the harness's
+//!        [--ntpperf PATH]   (modes ntp, nts, nts-ntp: ntpperf is the load instead of the harness's
 //!        own; in a network namespace of its own: run it under `scripts/bench --ntpperf`)
 
 mod hostile;
@@ -38,6 +41,8 @@ const LOAD_CPU: usize = 0;
 enum Mode {
     Ntp,
     Nts,
+    /// Plain NTP then NTS for each server in each round: the difference of the pair.
+    NtsOverNtp,
     Ke,
     /// Honest NTS-KE and NTP under connection floods (see `hostile`).
     Hostile,
@@ -48,8 +53,24 @@ impl Mode {
         match self {
             Mode::Ntp => "NTP request",
             Mode::Nts => "NTS request",
+            Mode::NtsOverNtp => "NTP request, then NTS request",
             Mode::Ke | Mode::Hostile => "NTS-KE handshake",
         }
+    }
+
+    /// The loads a round measures each server under, in order.
+    fn loads(self) -> &'static [Mode] {
+        match self {
+            Mode::NtsOverNtp => &[Mode::Ntp, Mode::Nts],
+            Mode::Ntp => &[Mode::Ntp],
+            Mode::Nts => &[Mode::Nts],
+            Mode::Ke => &[Mode::Ke],
+            Mode::Hostile => &[Mode::Hostile],
+        }
+    }
+
+    fn takes_ntpperf(self) -> bool {
+        matches!(self, Mode::Ntp | Mode::Nts | Mode::NtsOverNtp)
     }
 }
 
@@ -70,6 +91,13 @@ struct Options {
     ntpperf: Option<PathBuf>,
     /// The servers' certificate key (modes nts and ke).
     key: peers::KeyKind,
+}
+
+/// One server under one load, round by round.
+struct Series {
+    kind: Kind,
+    mode: Mode,
+    rounds: Vec<(usize, Measurement)>,
 }
 
 struct Measurement {
@@ -116,8 +144,8 @@ fn main() {
         std::process::exit(2);
     }
     let link = match &options.ntpperf {
-        Some(_) if !matches!(options.mode, Mode::Ntp | Mode::Nts) => {
-            eprintln!("stratum1-bench: --ntpperf is a load for modes ntp and nts");
+        Some(_) if !options.mode.takes_ntpperf() => {
+            eprintln!("stratum1-bench: --ntpperf is a load for modes ntp, nts and nts-ntp");
             std::process::exit(2);
         }
         Some(_) if in_host_network_namespace() => {
@@ -180,15 +208,30 @@ fn main() {
             options.rounds
         ),
     }
-    let mut results: Vec<(Kind, Vec<Measurement>)> =
-        options.servers.iter().map(|k| (*k, Vec::new())).collect();
+    let loads = options.mode.loads();
+    // One list of rounds per server and load; in a round the loads of one server run back to
+    // back, so that their difference is taken over the same state of the machine.
+    let mut results: Vec<Series> = options
+        .servers
+        .iter()
+        .flat_map(|k| loads.iter().map(move |mode| Series { kind: *k, mode: *mode, rounds: Vec::new() }))
+        .collect();
     for round in 1..=options.rounds {
-        for (kind, measurements) in &mut results {
-            match measure(*kind, &options, &spec, link.as_ref()) {
+        for Series { kind, mode, rounds: measurements } in &mut results {
+            let tag = if loads.len() > 1 {
+                if *mode == Mode::Nts {
+                    " NTS"
+                } else {
+                    " NTP"
+                }
+            } else {
+                ""
+            };
+            match measure(*kind, *mode, &options, &spec, link.as_ref()) {
                 Ok(m) => {
                     println!(
                         "round {round} {:<13} sent {:>7} answered {:>6.2}% kod {} invalid {}  server CPU {:>5.1}%  {:.3} µs each  peak RSS {} KiB",
-                        kind.name(),
+                        format!("{}{tag}", kind.name()),
                         m.result.sent,
                         m.answered_ratio() * 100.0,
                         m.result.kiss_of_death,
@@ -197,27 +240,34 @@ fn main() {
                         m.cpu_us_per_request(),
                         m.peak_rss_kib
                     );
-                    measurements.push(m);
+                    measurements.push((round, m));
                 }
-                Err(e) => println!("round {round} {:<9} failed: {e}", kind.name()),
+                Err(e) => println!("round {round} {:<9}{tag} failed: {e}", kind.name()),
             }
         }
     }
-    report(&results, options.mode);
+    if options.mode == Mode::NtsOverNtp {
+        report_pairs(&results);
+    } else {
+        let results: Vec<(Kind, Vec<Measurement>)> =
+            results.into_iter().map(|s| (s.kind, s.rounds.into_iter().map(|(_, m)| m).collect())).collect();
+        report(&results, options.mode);
+    }
 }
 
 fn measure(
     kind: Kind,
+    mode: Mode,
     options: &Options,
     spec: &LoadSpec,
     link: Option<&ntpperf::Link>,
 ) -> Result<Measurement, String> {
-    let nts = if options.mode == Mode::Ntp { peers::Nts::Off } else { peers::Nts::Tuned };
+    let nts = if mode == Mode::Ntp { peers::Nts::Off } else { peers::Nts::Tuned };
     let at = link.map(ntpperf::Link::server_side);
     let peer = Peer::start_at(kind, &options.stratum1d, SERVER_CPU, nts, at, options.key)?;
     let pid = peer.pid();
     let cpu = || procfs::cpu_nanos(pid).unwrap_or(0);
-    if matches!(options.mode, Mode::Ke | Mode::Hostile) {
+    if matches!(mode, Mode::Ke | Mode::Hostile) {
         let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
         // The server starts its KE listener after its NTP socket: wait for it.
         establish(ke, &ca)?;
@@ -225,7 +275,7 @@ fn measure(
             ke_load::run(ke, &ca, options.rate, spec.warmup, spec.measure, cpu).map_err(|e| e.to_string())?;
         return Ok(Measurement::from_ke(result, procfs::peak_rss_kib(pid).unwrap_or(0)));
     }
-    let session = match options.mode {
+    let session = match mode {
         Mode::Nts => {
             let (ke, ca) = peer.nts.clone().ok_or("no NTS-KE address")?;
             Some(establish(ke, &ca)?)
@@ -324,6 +374,47 @@ fn report(results: &[(Kind, Vec<Measurement>)], mode: Mode) {
     }
 }
 
+/// Mode `nts-ntp`: per server the medians of its NTP and NTS rounds and of each round's
+/// difference (NTS minus NTP, taken from the same round), then stratum1d's against the others.
+fn report_pairs(results: &[Series]) {
+    println!();
+    println!("| server | NTP request (median) | NTS request (median) | NTS minus NTP, by round (median) |");
+    println!("|---|---|---|---|");
+    let mut rows = Vec::new();
+    for Series { kind, rounds: ntp, .. } in results.iter().filter(|s| s.mode == Mode::Ntp) {
+        let Some(Series { rounds: nts, .. }) =
+            results.iter().find(|s| s.kind == *kind && s.mode == Mode::Nts)
+        else {
+            continue;
+        };
+        let us = |ms: &[(usize, Measurement)]| ms.iter().map(|(_, m)| m.cpu_us_per_request()).collect();
+        // Only the rounds where both loads were measured make a pair.
+        let differences = nts
+            .iter()
+            .filter_map(|(round, s)| {
+                let (_, p) = ntp.iter().find(|(r, _)| r == round)?;
+                Some(s.cpu_us_per_request() - p.cpu_us_per_request())
+            })
+            .collect();
+        let row = (*kind, median(us(ntp)), median(us(nts)), median(differences));
+        println!("| {} | {:.3} µs | {:.3} µs | {:.3} µs |", kind.name(), row.1, row.2, row.3);
+        rows.push(row);
+    }
+    let Some(&(_, ours_ntp, ours_nts, ours_work)) = rows.iter().find(|r| r.0 == Kind::Stratum1) else {
+        return;
+    };
+    println!();
+    for (kind, ntp, nts, work) in rows.iter().filter(|r| r.0 != Kind::Stratum1) {
+        println!(
+            "stratum1d / {}: NTP {:.2}, NTS {:.2}, NTS minus NTP {:.2} (CPU per request; lower is better)",
+            kind.name(),
+            ours_ntp / ntp,
+            ours_nts / nts,
+            ours_work / work
+        );
+    }
+}
+
 /// Whether this process may share the host's network namespace: it is PID 1's, or it has any
 /// interface besides `lo` (PID 1's namespace cannot always be read from inside another).
 fn in_host_network_namespace() -> bool {
@@ -363,9 +454,10 @@ fn parse_args() -> Result<Options, String> {
                 o.mode = match value()?.as_str() {
                     "ntp" => Mode::Ntp,
                     "nts" => Mode::Nts,
+                    "nts-ntp" => Mode::NtsOverNtp,
                     "ke" => Mode::Ke,
                     "hostile" => Mode::Hostile,
-                    other => return Err(format!("unknown mode {other} (ntp, nts, ke, hostile)")),
+                    other => return Err(format!("unknown mode {other} (ntp, nts, nts-ntp, ke, hostile)")),
                 }
             }
             "--rate" => o.rate = number(value()?)?.clamp(1, 1_000_000),
