@@ -53,7 +53,7 @@ impl Mode {
         match self {
             Mode::Ntp => "NTP request",
             Mode::Nts => "NTS request",
-            Mode::NtsOverNtp => "NTP request, then NTS request",
+            Mode::NtsOverNtp => "NTP and NTS request",
             Mode::Ke | Mode::Hostile => "NTS-KE handshake",
         }
     }
