@@ -33,7 +33,7 @@ const CORES: &[(&str, &str, &[&str])] = &[
     (
         "stratum1-core",
         "core",
-        &["aes", "aes-gcm-siv", "chrono", "hkdf", "refclock-core", "serde", "sha2", "thiserror", "tracing"],
+        &["aes", "chrono", "hkdf", "polyval", "refclock-core", "serde", "sha2", "thiserror", "tracing"],
     ),
     ("refclock-core", "refclock-core", &["chrono", "nmea", "serde_json", "thiserror"]),
 ];

@@ -4,9 +4,8 @@
 use aes::cipher::consts::U16;
 use aes::cipher::{BlockEncrypt, BlockSizeUser, KeyInit};
 use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
-use aes_gcm_siv::aead::AeadInPlace;
-use aes_gcm_siv::Aes128GcmSiv;
 
+use super::gcm_siv::GcmSiv;
 use super::siv::{self, Siv, SivKey};
 
 /// The SIV tag and the GCM-SIV tag are both 16 bytes.
@@ -255,7 +254,7 @@ pub enum AeadCipher {
     SivCmac256(Box<Siv<Aes128Enc>>),
     SivCmac384(Box<Siv<Aes192Enc>>),
     SivCmac512(Box<Siv<Aes256Enc>>),
-    Aes128GcmSiv(Box<Aes128GcmSiv>),
+    Aes128GcmSiv(Box<GcmSiv>),
 }
 
 impl AeadCipher {
@@ -311,8 +310,9 @@ where
     Ok(Siv::from_checked_key(key))
 }
 
-fn one_shot_gcm_siv(key: &[u8]) -> Result<Aes128GcmSiv, AeadError> {
-    Aes128GcmSiv::new_from_slice(key).map_err(|_| AeadError::KeyLength { expected: 16, actual: key.len() })
+fn one_shot_gcm_siv(key: &[u8]) -> Result<GcmSiv, AeadError> {
+    let key = key.try_into().map_err(|_| AeadError::KeyLength { expected: 16, actual: key.len() })?;
+    Ok(GcmSiv::new(key))
 }
 
 /// RFC 5297 §3 as RFC 8915 uses it: the associated data, then the nonce, then the plaintext.
@@ -354,33 +354,29 @@ where
 }
 
 fn gcm_siv_seal(
-    cipher: &Aes128GcmSiv,
+    cipher: &GcmSiv,
     nonce: &[u8],
     associated_data: &[u8],
     sealed: &mut [u8],
 ) -> Result<(), AeadError> {
-    check_nonce(AeadAlgorithm::Aes128GcmSiv, nonce)?;
+    let nonce = nonce.try_into().map_err(|_| AeadError::NonceLength(nonce.len()))?;
     let body_len = sealed.len().checked_sub(TAG_LEN).ok_or(AeadError::BufferTooSmall)?;
     let (body, tag_out) = sealed.split_at_mut(body_len);
-    let tag = cipher
-        .encrypt_in_place_detached(nonce.into(), associated_data, body)
-        .map_err(|_| AeadError::BufferTooSmall)?;
-    tag_out.copy_from_slice(&tag);
+    tag_out.copy_from_slice(&cipher.seal(nonce, associated_data, body));
     Ok(())
 }
 
 fn gcm_siv_open<'a>(
-    cipher: &Aes128GcmSiv,
+    cipher: &GcmSiv,
     nonce: &[u8],
     associated_data: &[u8],
     ciphertext: &'a mut [u8],
 ) -> Result<&'a mut [u8], AeadError> {
-    check_nonce(AeadAlgorithm::Aes128GcmSiv, nonce)?;
+    let nonce = nonce.try_into().map_err(|_| AeadError::NonceLength(nonce.len()))?;
     let body_len = ciphertext.len().checked_sub(TAG_LEN).ok_or(AeadError::Authentication)?;
     let (body, tag) = ciphertext.split_at_mut(body_len);
-    cipher
-        .decrypt_in_place_detached(nonce.into(), associated_data, body, (&*tag).into())
-        .map_err(|_| AeadError::Authentication)?;
+    let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| AeadError::Authentication)?;
+    cipher.open(nonce, associated_data, body, tag).map_err(|_| AeadError::Authentication)?;
     Ok(body)
 }
 

@@ -4,14 +4,17 @@
 
 mod aead;
 pub mod cookie;
+mod gcm_siv;
 mod ke_admission;
 pub mod ke_records;
 mod ke_response;
 mod key_set;
+mod keystream;
 pub mod ntp_auth;
 mod siv;
 
 pub use aead::{hardware_aes, AeadAlgorithm, AeadKey};
+pub use gcm_siv::GcmSiv;
 pub use ke_admission::{Admission, Admit, Arrival};
 pub use ke_response::{error_code, parse_ke_response};
 pub use key_set::{Advance, CookieKeySet, MASTER_KEY_LEN};

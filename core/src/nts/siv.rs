@@ -12,6 +12,8 @@ use aes::cipher::generic_array::GenericArray;
 use aes::cipher::typenum::Unsigned;
 use aes::cipher::{BlockBackend, BlockClosure, BlockEncrypt, BlockSizeUser, Key, KeyInit, ParBlocks};
 
+use super::keystream::{Ctr, MAX_SOFTWARE_LANES};
+
 pub const BLOCK_LEN: usize = 16;
 type Block = GenericArray<u8, U16>;
 
@@ -164,52 +166,13 @@ where
     /// CTR mode from `v` with bits 31 and 63 cleared (§2.5), run inside the AES backend.
     fn apply_keystream(&self, v: u128, body: &mut [u8]) {
         if !body.is_empty() {
-            let counter = v & !((1u128 << 63) | (1u128 << 31));
-            self.ctr.encrypt_with_backend(Ctr { counter, body });
-        }
-    }
-}
-
-/// The keystream XORed into a message. A hardware backend takes the blocks one by one (they do
-/// not depend on each other, so the processor pipelines them) and a full group of its lanes in
-/// one call; a software backend computes all its lanes in any call, so a group that is not
-/// full still goes in one parallel call.
-struct Ctr<'a> {
-    counter: u128,
-    body: &'a mut [u8],
-}
-
-impl BlockSizeUser for Ctr<'_> {
-    type BlockSize = U16;
-}
-
-impl BlockClosure for Ctr<'_> {
-    fn call<B: BlockBackend<BlockSize = U16>>(self, backend: &mut B) {
-        let lanes = B::ParBlocksSize::USIZE;
-        let mut counter = self.counter;
-        let mut next_block = || {
-            let block = Block::from(counter.to_be_bytes());
-            counter = counter.wrapping_add(1);
-            block
-        };
-        for group in self.body.chunks_mut(lanes * BLOCK_LEN) {
-            let blocks = group.len().div_ceil(BLOCK_LEN);
-            if blocks == lanes || (blocks > 1 && lanes <= MAX_SOFTWARE_LANES) {
-                let mut stream = ParBlocks::<B>::default();
-                for block in stream.iter_mut().take(blocks) {
-                    *block = next_block();
-                }
-                backend.proc_par_blocks((&mut stream).into());
-                for (piece, key) in group.chunks_mut(BLOCK_LEN).zip(stream.iter()) {
-                    xor_into(piece, key);
-                }
-            } else {
-                for piece in group.chunks_mut(BLOCK_LEN) {
-                    let mut key = next_block();
-                    backend.proc_block((&mut key).into());
-                    xor_into(piece, &key);
-                }
-            }
+            let mut counter = v & !((1u128 << 63) | (1u128 << 31));
+            let next_block = move || {
+                let block = Block::from(counter.to_be_bytes());
+                counter = counter.wrapping_add(1);
+                block
+            };
+            self.ctr.encrypt_with_backend(Ctr { next_block, body });
         }
     }
 }
@@ -271,9 +234,6 @@ impl<const N: usize> BlockClosure for S2v<'_, N> {
         }
     }
 }
-
-/// The `aes` crate's software backends compute 2 (32-bit) or 4 (64-bit) blocks per call.
-const MAX_SOFTWARE_LANES: usize = 4;
 
 /// Advances every chain that has a next block by one block, `lanes` chains per parallel call
 /// of the backend. Returns whether any advanced.
@@ -423,17 +383,6 @@ fn partial_block(message: &[u8], chunk: &[u8]) -> u128 {
             let mut m = [0u8; BLOCK_LEN];
             m[..chunk.len()].copy_from_slice(chunk);
             u128::from_be_bytes(m)
-        }
-    }
-}
-
-/// `piece ^= key` for up to one block, a whole block at a time where it can.
-fn xor_into(piece: &mut [u8], key: &Block) {
-    if let Ok(whole) = <&mut [u8; BLOCK_LEN]>::try_from(&mut *piece) {
-        *whole = (u128::from_ne_bytes(*whole) ^ u128::from_ne_bytes((*key).into())).to_ne_bytes();
-    } else {
-        for (byte, k) in piece.iter_mut().zip(key) {
-            *byte ^= k;
         }
     }
 }
@@ -606,10 +555,17 @@ mod tests {
         for len in 0..200usize {
             let mut by_hardware = vec![0u8; len];
             s.key().apply_keystream(counter, &mut by_hardware);
+            let blocks = |mut counter: u128| {
+                move || {
+                    let block = Block::from(counter.to_be_bytes());
+                    counter = counter.wrapping_add(1);
+                    block
+                }
+            };
             let mut two = vec![0u8; len];
-            Ctr { counter, body: &mut two }.call(&mut Lanes::<2>(&s.ctr));
+            Ctr { next_block: blocks(counter), body: &mut two }.call(&mut Lanes::<2>(&s.ctr));
             let mut four = vec![0u8; len];
-            Ctr { counter, body: &mut four }.call(&mut Lanes::<4>(&s.ctr));
+            Ctr { next_block: blocks(counter), body: &mut four }.call(&mut Lanes::<4>(&s.ctr));
             assert_eq!(two, by_hardware, "2 lanes, {len} bytes");
             assert_eq!(four, by_hardware, "4 lanes, {len} bytes");
         }
