@@ -337,7 +337,7 @@ async fn exchange(
         RequestProgress::Complete(request) => {
             let decision = context.settings.offer.decide(&request);
             match decision {
-                KeDecision::Accept(algorithm) => {
+                KeDecision::Accept { algorithm, .. } => {
                     let cookies = issue_cookies(tls.get_ref().1, algorithm, &context.keys)?;
                     bump(&context.counters.accepted);
                     context.settings.offer.response(decision, &cookies)

@@ -11,6 +11,12 @@ pub const AEAD_ALGORITHM: u16 = 4;
 pub const NEW_COOKIE: u16 = 5;
 pub const NTPV4_SERVER: u16 = 6;
 pub const NTPV4_PORT: u16 = 7;
+/// chrony's record (not in RFC 8915; non-critical, empty): the client asks for AES-128-GCM-SIV
+/// keys exported with the context RFC 8915 §5.1 gives, and the server that echoes it uses
+/// them. chrony 4.4 to 4.6 put AES-SIV-CMAC-256's id (15) in that context for GCM-SIV; from
+/// 4.6.1 a client sends this record, and without the echo it keeps the old keys until an
+/// `NTSN` makes it switch (chrony's NEWS for 4.6.1; nts_ke.h, nts_ke_client.c).
+pub const COMPLIANT_128GCM_EXPORT: u16 = 1024;
 
 /// Protocol id of NTPv4 in the Next Protocol record.
 pub const PROTOCOL_NTPV4: u16 = 0;
@@ -70,6 +76,8 @@ pub struct KeRequest {
     pub next_protocols: Vec<u16>,
     /// AEAD ids in the client's order of preference (unknown ids kept, they are simply not chosen).
     pub aead_algorithms: Vec<u16>,
+    /// The client sent [`COMPLIANT_128GCM_EXPORT`].
+    pub compliant_gcm_siv_keys: bool,
 }
 
 /// The state of a request that is still arriving.
@@ -86,13 +94,14 @@ pub enum RequestProgress {
 pub fn read_request(bytes: &[u8]) -> RequestProgress {
     let mut next_protocols: Option<Vec<u16>> = None;
     let mut aead_algorithms: Option<Vec<u16>> = None;
+    let mut compliant_gcm_siv_keys = false;
     let mut offset = 0;
     while let Some((record, used)) = bytes.get(offset..).and_then(read_record) {
         offset += used;
         let list = || u16_list(record.body).ok_or(KeErrorCode::BadRequest);
         let step = match record.record_type {
             END_OF_MESSAGE => {
-                return finish(next_protocols, aead_algorithms);
+                return finish(next_protocols, aead_algorithms, compliant_gcm_siv_keys);
             }
             NEXT_PROTOCOL if next_protocols.is_none() => list().map(|l| next_protocols = Some(l)),
             AEAD_ALGORITHM if aead_algorithms.is_none() => list().map(|l| aead_algorithms = Some(l)),
@@ -100,6 +109,11 @@ pub fn read_request(bytes: &[u8]) -> RequestProgress {
             NEXT_PROTOCOL | AEAD_ALGORITHM => Err(KeErrorCode::BadRequest),
             // Only servers send these.
             ERROR | WARNING | NEW_COOKIE => Err(KeErrorCode::BadRequest),
+            // Asked with an empty body; anything else is not that request, and ignored.
+            COMPLIANT_128GCM_EXPORT => {
+                compliant_gcm_siv_keys |= record.body.is_empty();
+                Ok(())
+            }
             // A client may suggest a server or port; this server answers with its own.
             NTPV4_SERVER | NTPV4_PORT => Ok(()),
             _ if record.critical => Err(KeErrorCode::UnrecognizedCriticalRecord),
@@ -112,7 +126,11 @@ pub fn read_request(bytes: &[u8]) -> RequestProgress {
     RequestProgress::Incomplete
 }
 
-fn finish(next_protocols: Option<Vec<u16>>, aead_algorithms: Option<Vec<u16>>) -> RequestProgress {
+fn finish(
+    next_protocols: Option<Vec<u16>>,
+    aead_algorithms: Option<Vec<u16>>,
+    compliant_gcm_siv_keys: bool,
+) -> RequestProgress {
     let Some(next_protocols) = next_protocols else {
         return RequestProgress::Refuse(KeErrorCode::BadRequest);
     };
@@ -120,7 +138,7 @@ fn finish(next_protocols: Option<Vec<u16>>, aead_algorithms: Option<Vec<u16>>) -
     if next_protocols.contains(&PROTOCOL_NTPV4) && aead_algorithms.is_empty() {
         return RequestProgress::Refuse(KeErrorCode::BadRequest);
     }
-    RequestProgress::Complete(KeRequest { next_protocols, aead_algorithms })
+    RequestProgress::Complete(KeRequest { next_protocols, aead_algorithms, compliant_gcm_siv_keys })
 }
 
 /// What the server offers, from its configuration.
@@ -137,7 +155,8 @@ pub struct KeOffer {
 /// The server's answer to a complete request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeDecision {
-    Accept(AeadAlgorithm),
+    /// With AES-128-GCM-SIV, `confirm_compliant_gcm_siv` echoes [`COMPLIANT_128GCM_EXPORT`].
+    Accept { algorithm: AeadAlgorithm, confirm_compliant_gcm_siv: bool },
     /// The client does not speak NTPv4: an empty Next Protocol record (§4.1.2).
     NoCommonProtocol,
     /// No AEAD in common: an empty AEAD record (§4.1.5).
@@ -145,15 +164,28 @@ pub enum KeDecision {
 }
 
 impl KeOffer {
-    /// The server's preference wins among the algorithms the client offered.
+    /// The server's preference wins among the algorithms the client offered, with one
+    /// exception: AES-128-GCM-SIV only for a client that asked for RFC 8915's keys with
+    /// [`COMPLIANT_128GCM_EXPORT`], or that offers nothing else this server has. A chrony client
+    /// of 4.4 to 4.6 offers GCM-SIV first and AES-SIV-CMAC-256 beside it, and exports its
+    /// GCM-SIV keys with the wrong context, so choosing GCM-SIV for it would make every one of
+    /// its requests fail (`NTSN`); AES-SIV-CMAC-256 serves it.
     pub fn decide(&self, request: &KeRequest) -> KeDecision {
         if !request.next_protocols.contains(&PROTOCOL_NTPV4) {
             return KeDecision::NoCommonProtocol;
         }
-        self.aead_preference
-            .iter()
-            .find(|a| request.aead_algorithms.contains(&a.id()))
-            .map_or(KeDecision::NoCommonAead, |a| KeDecision::Accept(*a))
+        let offered = |a: &&AeadAlgorithm| request.aead_algorithms.contains(&a.id());
+        let keys_agree =
+            |a: &&AeadAlgorithm| **a != AeadAlgorithm::Aes128GcmSiv || request.compliant_gcm_siv_keys;
+        let chosen = self.aead_preference.iter().filter(offered).find(keys_agree);
+        chosen.or_else(|| self.aead_preference.iter().find(offered)).map_or(
+            KeDecision::NoCommonAead,
+            |&algorithm| KeDecision::Accept {
+                algorithm,
+                confirm_compliant_gcm_siv: algorithm == AeadAlgorithm::Aes128GcmSiv
+                    && request.compliant_gcm_siv_keys,
+            },
+        )
     }
 
     /// The response records. `cookies` are used only when the decision accepts.
@@ -165,9 +197,12 @@ impl KeOffer {
                 write_record(&mut out, true, NEXT_PROTOCOL, &PROTOCOL_NTPV4.to_be_bytes());
                 write_record(&mut out, true, AEAD_ALGORITHM, &[]);
             }
-            KeDecision::Accept(algorithm) => {
+            KeDecision::Accept { algorithm, confirm_compliant_gcm_siv } => {
                 write_record(&mut out, true, NEXT_PROTOCOL, &PROTOCOL_NTPV4.to_be_bytes());
                 write_record(&mut out, true, AEAD_ALGORITHM, &algorithm.id().to_be_bytes());
+                if confirm_compliant_gcm_siv {
+                    write_record(&mut out, false, COMPLIANT_128GCM_EXPORT, &[]);
+                }
                 for cookie in cookies {
                     write_record(&mut out, false, NEW_COOKIE, cookie);
                 }
@@ -232,7 +267,10 @@ mod tests {
         let RequestProgress::Complete(req) = read_request(&typical()) else { panic!() };
         assert_eq!(req.next_protocols, vec![0]);
         assert_eq!(req.aead_algorithms, vec![30, 15]);
-        assert_eq!(offer().decide(&req), KeDecision::Accept(AeadAlgorithm::AesSivCmac256));
+        assert_eq!(
+            offer().decide(&req),
+            KeDecision::Accept { algorithm: AeadAlgorithm::AesSivCmac256, confirm_compliant_gcm_siv: false }
+        );
     }
 
     #[test]
@@ -255,6 +293,61 @@ mod tests {
             (true, END_OF_MESSAGE, &[]),
         ]);
         assert!(matches!(read_request(&fine), RequestProgress::Complete(_)));
+    }
+
+    /// The order of a Pi 4 (no AES instructions): AES-128-GCM-SIV first.
+    fn gcm_siv_first() -> KeOffer {
+        KeOffer {
+            aead_preference: vec![AeadAlgorithm::Aes128GcmSiv, AeadAlgorithm::AesSivCmac256],
+            ..offer()
+        }
+    }
+
+    fn decided(offer: &KeOffer, records: &[(bool, u16, &[u8])]) -> KeDecision {
+        let RequestProgress::Complete(req) = read_request(&request(records)) else { panic!() };
+        offer.decide(&req)
+    }
+
+    #[test]
+    fn gcm_siv_goes_only_to_clients_that_ask_for_rfc_8915_keys_or_offer_nothing_else() {
+        let gcm = |confirm| KeDecision::Accept {
+            algorithm: AeadAlgorithm::Aes128GcmSiv,
+            confirm_compliant_gcm_siv: confirm,
+        };
+        let siv =
+            KeDecision::Accept { algorithm: AeadAlgorithm::AesSivCmac256, confirm_compliant_gcm_siv: false };
+        let (next, end) = ((true, NEXT_PROTOCOL, &[0u8, 0][..]), (true, END_OF_MESSAGE, &[][..]));
+        let both = (false, AEAD_ALGORITHM, &[0u8, 30, 0, 15][..]);
+        // chrony 4.4 to 4.6: GCM-SIV first, no record: its GCM-SIV keys would not match.
+        assert_eq!(decided(&gcm_siv_first(), &[next, both, end]), siv);
+        // chrony from 4.6.1: the record, echoed.
+        let asks = (false, COMPLIANT_128GCM_EXPORT, &[][..]);
+        assert_eq!(decided(&gcm_siv_first(), &[next, both, asks, end]), gcm(true));
+        // A record with a body is not that request.
+        let odd = (false, COMPLIANT_128GCM_EXPORT, &[1u8][..]);
+        assert_eq!(decided(&gcm_siv_first(), &[next, both, odd, end]), siv);
+        // Only GCM-SIV in common: it, with RFC 8915's keys.
+        let only = (false, AEAD_ALGORITHM, &[0u8, 30][..]);
+        assert_eq!(decided(&gcm_siv_first(), &[next, only, end]), gcm(false));
+        // The server's own order still wins otherwise.
+        assert_eq!(decided(&offer(), &[next, both, asks, end]), siv);
+        let response = gcm_siv_first().response(gcm(true), &[vec![7; 4]]);
+        let echoed = request(&[
+            (true, NEXT_PROTOCOL, &[0, 0]),
+            (true, AEAD_ALGORITHM, &[0, 30]),
+            (false, COMPLIANT_128GCM_EXPORT, &[]),
+            (false, NEW_COOKIE, &[7; 4]),
+            (true, NTPV4_PORT, &12345u16.to_be_bytes()),
+            (true, END_OF_MESSAGE, &[]),
+        ]);
+        assert_eq!(response, echoed);
+        let unechoed = request(&[
+            (true, NEXT_PROTOCOL, &[0, 0]),
+            (true, AEAD_ALGORITHM, &[0, 30]),
+            (true, NTPV4_PORT, &12345u16.to_be_bytes()),
+            (true, END_OF_MESSAGE, &[]),
+        ]);
+        assert_eq!(gcm_siv_first().response(gcm(false), &[]), unechoed);
     }
 
     #[test]
@@ -302,7 +395,9 @@ mod tests {
     #[test]
     fn accepting_response_carries_protocol_aead_cookies_port_and_eom() {
         let cookies = vec![vec![1u8; 8], vec![2u8; 8]];
-        let response = offer().response(KeDecision::Accept(AeadAlgorithm::Aes128GcmSiv), &cookies);
+        let accept =
+            KeDecision::Accept { algorithm: AeadAlgorithm::Aes128GcmSiv, confirm_compliant_gcm_siv: false };
+        let response = offer().response(accept, &cookies);
         let mut records = Vec::new();
         let mut at = 0;
         while let Some((r, used)) = read_record(&response[at..]) {
