@@ -134,6 +134,20 @@ fn every_algorithm_gets_8_cookies_and_authenticated_answers() {
     assert_eq!(session.algorithm, AeadAlgorithm::AesSivCmac256);
 }
 
+/// A Pi 4's order (GCM-SIV first): this project's client asks for RFC 8915's GCM-SIV keys, gets
+/// GCM-SIV though it offers AES-SIV first, and its keys match the server's.
+#[test]
+fn gcm_siv_first_serves_a_client_that_asks_for_rfc_8915_keys() {
+    let daemon =
+        RunningDaemon::start(&throwaway("aead-preference = [\"AES-128-GCM-SIV\", \"AES-SIV-CMAC-256\"]\n"));
+    let session = establish(&daemon, &[AeadAlgorithm::AesSivCmac256, AeadAlgorithm::Aes128GcmSiv]);
+    assert_eq!(session.algorithm, AeadAlgorithm::Aes128GcmSiv);
+    match query(&udp(), daemon.ntp[0], &session, &session.cookies[0], 0).unwrap() {
+        NtsQuery::Authenticated { view, .. } => assert_eq!(view.cookies.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn cookies_survive_a_restart_and_get_ntsn_after_the_kept_window() {
     // Keys rotate every 2 s and 2 old ones are kept: a cookie is good for 4 to 6 s.

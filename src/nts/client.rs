@@ -111,6 +111,12 @@ impl KeConnection {
         );
         let ids: Vec<u8> = algorithms.iter().flat_map(|a| a.id().to_be_bytes()).collect();
         write_record(&mut request, true, ke_records::AEAD_ALGORITHM, &ids);
+        // This client exports AES-128-GCM-SIV keys as RFC 8915 says; the record tells servers
+        // that tell the two ways apart (chrony from 4.6.1, stratum1d), and stratum1d gives
+        // GCM-SIV to no client that does not send it.
+        if algorithms.contains(&AeadAlgorithm::Aes128GcmSiv) {
+            write_record(&mut request, false, ke_records::COMPLIANT_128GCM_EXPORT, &[]);
+        }
         write_record(&mut request, true, ke_records::END_OF_MESSAGE, &[]);
         self.send_raw(&request)?;
         let response = self.read_to_end()?;
