@@ -130,12 +130,8 @@ fn apply_keystream(encryption: &Aes128Enc, tag: &[u8; TAG_LEN], body: &mut [u8])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nts::test_bytes::{hex, pseudo_random};
     use aes_gcm_siv::aead::AeadInPlace;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-    }
 
     /// RFC 8452 Appendix C.1 (AEAD_AES_128_GCM_SIV), a selection over the lengths: key, nonce,
     /// AAD, plaintext, result (ciphertext ‖ tag).
@@ -232,13 +228,7 @@ mod tests {
 
     #[test]
     fn agrees_with_the_aes_gcm_siv_crate() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        };
+        let mut next = pseudo_random(0x9e37_79b9_7f4a_7c15u64);
         for len in 0..300usize {
             let key: [u8; 16] = std::array::from_fn(|_| next());
             let nonce: [u8; 12] = std::array::from_fn(|_| next());

@@ -12,6 +12,8 @@ mod key_set;
 mod keystream;
 pub mod ntp_auth;
 mod siv;
+#[cfg(test)]
+mod test_bytes;
 
 pub use aead::{hardware_aes, AeadAlgorithm, AeadKey};
 pub use gcm_siv::GcmSiv;

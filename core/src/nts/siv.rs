@@ -395,12 +395,8 @@ fn dbl(s: u128) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nts::test_bytes::{hex, pseudo_random};
     use aes::Aes128Enc;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-    }
 
     fn siv(key: &str) -> Siv<Aes128Enc> {
         Siv::new(&hex(key)).unwrap()
@@ -594,13 +590,7 @@ mod tests {
     #[test]
     fn agrees_with_the_aes_siv_crate() {
         use aes_siv::aead::KeyInit as _;
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        };
+        let mut next = pseudo_random(0x2545_f491_4f6c_dd1du64);
         for len in 0..70usize {
             let bytes: Vec<u8> = (0..64 + 3 * len).map(|_| next()).collect();
             let (ad, rest) = bytes.split_at(len);
