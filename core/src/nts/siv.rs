@@ -35,35 +35,99 @@ pub struct Siv<C> {
 /// built.
 pub struct SivKey<'a, C> {
     mac: &'a C,
-    subkeys: Subkeys,
+    subkeys: SubkeySource,
     ctr: &'a C,
 }
 
-/// What CMAC derives from its key once (RFC 4493 §2.3), and S2V's first step (RFC 5297 §2.4),
-/// which is the same for every message under the key.
+/// CMAC's subkeys for a message's last block (RFC 4493 §2.3).
 #[derive(Clone, Copy)]
-struct Subkeys {
+struct LastBlockKeys {
     /// For a complete last block.
     k1: u128,
     /// For a padded last block.
     k2: u128,
+}
+
+/// What CMAC derives from its key once, and S2V's first step (RFC 5297 §2.4), which is the
+/// same for every message under the key.
+#[derive(Clone, Copy)]
+struct Subkeys {
+    last: LastBlockKeys,
     cmac_of_zero: u128,
+}
+
+/// Where S2V finds its subkeys: made once for a key kept for many messages, or derived inside
+/// S2V itself for a key used once. There a software backend computes the two blocks of the
+/// derivation in lanes its chains leave free, which saves two block calls per message (a
+/// tenth of a Pi 4's NTS request).
+#[derive(Clone, Copy)]
+enum SubkeySource {
+    Ready(Subkeys),
+    Derive,
+}
+
+/// The subkeys in the making, a block at a time: E(0) gives K1 and K2, then the CMAC of one
+/// zero block (that block XOR K1, encrypted) is S2V's first step.
+#[derive(Clone, Copy)]
+enum Derivation {
+    Start,
+    Halfway(LastBlockKeys),
+    Done(Subkeys),
+}
+
+impl Derivation {
+    /// The block to encrypt next, if any.
+    fn next_input(&self) -> Option<Block> {
+        match self {
+            Derivation::Start => Some(Block::default()),
+            Derivation::Halfway(last) => Some(Block::from(last.k1.to_be_bytes())),
+            Derivation::Done(_) => None,
+        }
+    }
+
+    /// Takes the encryption of [`Self::next_input`].
+    fn absorb(&mut self, output: &Block) {
+        let value = u128::from_be_bytes((*output).into());
+        *self = match *self {
+            Derivation::Start => {
+                let k1 = dbl(value);
+                Derivation::Halfway(LastBlockKeys { k1, k2: dbl(k1) })
+            }
+            Derivation::Halfway(last) => Derivation::Done(Subkeys { last, cmac_of_zero: value }),
+            done @ Derivation::Done(_) => done,
+        };
+    }
+
+    fn last_block_keys(&self) -> Option<&LastBlockKeys> {
+        match self {
+            Derivation::Start => None,
+            Derivation::Halfway(last) | Derivation::Done(Subkeys { last, .. }) => Some(last),
+        }
+    }
+
+    /// Runs the derivation to its end, a block at a time.
+    fn complete(mut self, mut encrypt: impl FnMut(&mut Block)) -> Subkeys {
+        loop {
+            if let Derivation::Done(subkeys) = self {
+                return subkeys;
+            }
+            if let Some(mut block) = self.next_input() {
+                encrypt(&mut block);
+                self.absorb(&block);
+            }
+        }
+    }
 }
 
 impl Subkeys {
     fn derive<C: BlockEncrypt + BlockSizeUser<BlockSize = U16>>(mac: &C) -> Self {
-        let mut zero = Block::default();
-        mac.encrypt_block(&mut zero);
-        let k1 = dbl(u128::from_be_bytes(zero.into()));
-        // CMAC of one complete block: that block XOR K1, encrypted.
-        let mut first = Block::from(k1.to_be_bytes());
-        mac.encrypt_block(&mut first);
-        Subkeys { k1, k2: dbl(k1), cmac_of_zero: u128::from_be_bytes(first.into()) }
+        Derivation::Start.complete(|block| mac.encrypt_block(block))
     }
 }
 
 /// Builds the key schedules of `key` (S2V key then CTR key, of equal length) where they stay,
-/// on this stack frame, and hands `f` the key borrowing them. A schedule of the `aes` crate
+/// on this stack frame, and hands `f` the key borrowing them; its subkeys are derived inside
+/// S2V. A schedule of the `aes` crate
 /// is 704 bytes on x86 (it has room for the software one as well), so building one into a
 /// struct and moving it cost a `memmove` each, 2 % of the server's time under NTS load. When
 /// `body_len` is 0 there is no keystream to make and no CTR schedule is built (RFC 8915
@@ -76,7 +140,7 @@ where
 {
     let (mac_key, ctr_key) = key.split_at(key.len() / 2);
     let mac = C::new(Key::<C>::from_slice(mac_key));
-    let subkeys = Subkeys::derive(&mac);
+    let subkeys = SubkeySource::Derive;
     if body_len == 0 {
         // CTR over nothing reads no key: the S2V cipher stands in, unused.
         f(SivKey { mac: &mac, subkeys, ctr: &mac })
@@ -104,7 +168,7 @@ where
     }
 
     pub fn key(&self) -> SivKey<'_, C> {
-        SivKey { mac: &self.mac, subkeys: self.subkeys, ctr: &self.ctr }
+        SivKey { mac: &self.mac, subkeys: SubkeySource::Ready(self.subkeys), ctr: &self.ctr }
     }
 
     /// [`SivKey::seal`].
@@ -181,11 +245,12 @@ where
 /// backend so that the CMAC chains stay in registers. The chains that do not depend on each
 /// other (each header, and the plaintext up to its last 16 bytes) advance a block each per
 /// round in one parallel call of a software backend (a Pi 4: the `aes` crate computes 2 or 4
-/// blocks per call whether one or four are asked); on a hardware one each chain runs whole in
-/// a tight loop, one after another, and the processor overlaps the end of one with the start
-/// of the next. Only the plaintext's end waits for D.
+/// blocks per call whether one or four are asked), and so do the subkeys when they are still
+/// to be derived; on a hardware one each chain runs whole in a tight loop, one after another,
+/// and the processor overlaps the end of one with the start of the next. Only the plaintext's
+/// end waits for D.
 struct S2v<'a, const N: usize> {
-    subkeys: Subkeys,
+    subkeys: SubkeySource,
     headers: [&'a [u8]; N],
     plaintext: &'a [u8],
     v: &'a mut u128,
@@ -197,31 +262,38 @@ impl<const N: usize> BlockSizeUser for S2v<'_, N> {
 
 impl<const N: usize> BlockClosure for S2v<'_, N> {
     fn call<B: BlockBackend<BlockSize = U16>>(self, backend: &mut B) {
-        let keys = &self.subkeys;
         let mut headers = self.headers.map(Cmac::new);
         let long = self.plaintext.len() >= BLOCK_LEN;
         let mut plaintext = Cmac::new(self.plaintext);
         // With a long plaintext, its blocks wholly before its last 16 bytes need nothing of D.
         let independent = if long { (self.plaintext.len() - BLOCK_LEN) / BLOCK_LEN } else { 0 };
+        let mut derivation = match self.subkeys {
+            SubkeySource::Ready(subkeys) => Derivation::Done(subkeys),
+            SubkeySource::Derive => Derivation::Start,
+        };
         // Software backends (2 or 4 lanes) compute all their lanes in any call, so the
         // chains advance together in one; the hardware ones (8 lanes) pipeline single blocks,
         // so there each chain runs by itself, which measured faster than their 8-wide call on
         // the 2 or 3 chains here and than taking the chains a block each in turn
         // (docs/benchmarks.md).
         let lanes = B::ParBlocksSize::USIZE;
-        if lanes <= MAX_SOFTWARE_LANES {
-            while advance_together(backend, keys, lanes, &mut headers, &mut plaintext, independent) {}
+        let keys = if lanes <= MAX_SOFTWARE_LANES {
+            let mut round = Round { backend, lanes: lanes.min(MAX_SOFTWARE_LANES) };
+            while round.advance(&mut derivation, &mut headers, &mut plaintext, independent) {}
+            derivation.complete(|block| backend.proc_block(block.into()))
         } else {
+            let keys = derivation.complete(|block| backend.proc_block(block.into()));
             for header in &mut headers {
                 header.absorb_whole(backend, usize::MAX);
-                while header.step(backend, keys, usize::MAX, None) {}
+                while header.step(backend, &keys.last, usize::MAX, None) {}
             }
             plaintext.absorb_whole(backend, independent);
-        }
+            keys
+        };
         let d = headers.iter().fold(keys.cmac_of_zero, |d, header| dbl(d) ^ header.value());
         if long {
             let d = d.to_be_bytes();
-            while plaintext.step(backend, keys, usize::MAX, Some(&d)) {}
+            while plaintext.step(backend, &keys.last, usize::MAX, Some(&d)) {}
             *self.v = plaintext.value();
         } else {
             let mut padded = [0u8; BLOCK_LEN];
@@ -229,48 +301,76 @@ impl<const N: usize> BlockClosure for S2v<'_, N> {
             padded[self.plaintext.len()] = 0x80;
             let t = (dbl(d) ^ u128::from_be_bytes(padded)).to_be_bytes();
             let mut last = Cmac::new(&t);
-            while last.step(backend, keys, usize::MAX, None) {}
+            while last.step(backend, &keys.last, usize::MAX, None) {}
             *self.v = last.value();
         }
     }
 }
 
-/// Advances every chain that has a next block by one block, `lanes` chains per parallel call
-/// of the backend. Returns whether any advanced.
-fn advance_together<'a, B: BlockBackend<BlockSize = U16>, const N: usize>(
-    backend: &mut B,
-    keys: &Subkeys,
+/// A software backend's parallel calls, each filled with the next block of as many chains as
+/// it has lanes.
+struct Round<'b, B> {
+    backend: &'b mut B,
     lanes: usize,
-    headers: &mut [Cmac<'a>; N],
-    plaintext: &mut Cmac<'a>,
-    independent: usize,
-) -> bool {
-    let mut any = false;
-    let mut batch = ParBlocks::<B>::default();
-    let mut owners = [0usize; MAX_SOFTWARE_LANES];
-    let mut used = 0;
-    for i in 0..=N {
-        let chain = headers.get_mut(i).unwrap_or(&mut *plaintext);
-        let limit = if i < N { usize::MAX } else { independent };
-        if let Some(input) = chain.next_input(keys, limit, None) {
-            batch[used] = input;
-            owners[used] = i;
-            used += 1;
-            any = true;
-        }
-        if used == lanes.min(MAX_SOFTWARE_LANES) || (i == N && used > 0) {
-            if used == 1 {
-                backend.proc_block((&mut batch[0]).into());
-            } else {
-                backend.proc_par_blocks((&mut batch).into());
+}
+
+/// Whose block a lane holds.
+#[derive(Clone, Copy)]
+enum Owner {
+    Derivation,
+    Header(usize),
+    Plaintext,
+}
+
+impl<B: BlockBackend<BlockSize = U16>> Round<'_, B> {
+    /// Advances the subkeys' derivation, if unfinished, and every chain that has a next block
+    /// (a chain whose next block is its last waits for K1 and K2), by one block. Returns
+    /// whether anything advanced.
+    fn advance<'a, const N: usize>(
+        &mut self,
+        derivation: &mut Derivation,
+        headers: &mut [Cmac<'a>; N],
+        plaintext: &mut Cmac<'a>,
+        independent: usize,
+    ) -> bool {
+        let last_block_keys = derivation.last_block_keys().copied();
+        let mut batch = ParBlocks::<B>::default();
+        let mut owners = [Owner::Plaintext; MAX_SOFTWARE_LANES];
+        let mut used = 0;
+        let mut any = false;
+        let candidates =
+            [Owner::Derivation].into_iter().chain((0..N).map(Owner::Header)).chain([Owner::Plaintext]);
+        let count = N + 2;
+        for (n, owner) in candidates.enumerate() {
+            let input = match owner {
+                Owner::Derivation => derivation.next_input(),
+                Owner::Header(i) => headers[i].next_input(last_block_keys.as_ref(), usize::MAX, None),
+                Owner::Plaintext => plaintext.next_input(last_block_keys.as_ref(), independent, None),
+            };
+            if let Some(input) = input {
+                batch[used] = input;
+                owners[used] = owner;
+                used += 1;
+                any = true;
             }
-            for (&owner, output) in owners[..used].iter().zip(batch.iter()) {
-                headers.get_mut(owner).unwrap_or(&mut *plaintext).x = *output;
+            if used > 0 && (used == self.lanes || n + 1 == count) {
+                if used == 1 {
+                    self.backend.proc_block((&mut batch[0]).into());
+                } else {
+                    self.backend.proc_par_blocks((&mut batch).into());
+                }
+                for (&owner, output) in owners[..used].iter().zip(batch.iter()) {
+                    match owner {
+                        Owner::Derivation => derivation.absorb(output),
+                        Owner::Header(i) => headers[i].x = *output,
+                        Owner::Plaintext => plaintext.x = *output,
+                    }
+                }
+                used = 0;
             }
-            used = 0;
         }
+        any
     }
-    any
 }
 
 /// One AES-CMAC computation (RFC 4493) in progress.
@@ -311,11 +411,11 @@ impl<'a> Cmac<'a> {
     fn step<B: BlockBackend<BlockSize = U16>>(
         &mut self,
         backend: &mut B,
-        keys: &Subkeys,
+        keys: &LastBlockKeys,
         limit: usize,
         xor_end: Option<&[u8; BLOCK_LEN]>,
     ) -> bool {
-        let Some(mut input) = self.next_input(keys, limit, xor_end) else { return false };
+        let Some(mut input) = self.next_input(Some(keys), limit, xor_end) else { return false };
         backend.proc_block((&mut input).into());
         self.x = input;
         true
@@ -323,10 +423,11 @@ impl<'a> Cmac<'a> {
 
     /// The next block to encrypt (the chain's state XOR the next message block, with the
     /// subkey on the last), counted as absorbed; the caller stores its encryption in `x`.
-    /// `None` once `limit` blocks or all of them are in.
+    /// `None` once `limit` blocks or all of them are in, and for the last block while `keys`
+    /// are not known yet.
     fn next_input(
         &mut self,
-        keys: &Subkeys,
+        keys: Option<&LastBlockKeys>,
         limit: usize,
         xor_end: Option<&[u8; BLOCK_LEN]>,
     ) -> Option<Block> {
@@ -334,6 +435,7 @@ impl<'a> Cmac<'a> {
         if i >= limit.min(self.blocks()) {
             return None;
         }
+        let is_last = i + 1 == self.blocks();
         let start = i * BLOCK_LEN;
         let chunk = self.message.get(start..).unwrap_or_default();
         let chunk = &chunk[..chunk.len().min(BLOCK_LEN)];
@@ -357,7 +459,9 @@ impl<'a> Cmac<'a> {
                 };
             }
         }
-        if i + 1 == self.blocks() {
+        if is_last {
+            // Nothing is changed before this point, so waiting for the keys loses nothing.
+            let keys = keys?;
             m ^= if chunk.len() == BLOCK_LEN {
                 keys.k1
             } else {
@@ -404,7 +508,7 @@ mod tests {
 
     /// A whole CMAC through the same stepping S2V uses.
     fn cmac(s: &Siv<Aes128Enc>, message: &[u8]) -> u128 {
-        struct Whole<'a>(&'a [u8], Subkeys, &'a mut u128);
+        struct Whole<'a>(&'a [u8], LastBlockKeys, &'a mut u128);
         impl BlockSizeUser for Whole<'_> {
             type BlockSize = U16;
         }
@@ -416,7 +520,7 @@ mod tests {
             }
         }
         let mut out = 0;
-        s.mac.encrypt_with_backend(Whole(message, s.subkeys, &mut out));
+        s.mac.encrypt_with_backend(Whole(message, s.subkeys.last, &mut out));
         out
     }
 
@@ -424,8 +528,8 @@ mod tests {
     #[test]
     fn cmac_matches_rfc_4493() {
         let s = siv("2b7e1516 28aed2a6 abf71588 09cf4f3c 00000000 00000000 00000000 00000000");
-        assert_eq!(s.subkeys.k1, 0xfbeed618_35713366_7c85e08f_7236a8de);
-        assert_eq!(s.subkeys.k2, 0xf7ddac30_6ae266cc_f90bc11e_e46d513b);
+        assert_eq!(s.subkeys.last.k1, 0xfbeed618_35713366_7c85e08f_7236a8de);
+        assert_eq!(s.subkeys.last.k2, 0xf7ddac30_6ae266cc_f90bc11e_e46d513b);
         let message = hex("6bc1bee2 2e409f96 e93d7e11 7393172a ae2d8a57 1e03ac9c 9eb76fac 45af8e51
              30c81c46 a35ce411 e5fbc119 1a0a52ef f69f2445 df4f9b17 ad2b417b e66c3710");
         for (len, mac) in [
@@ -524,18 +628,70 @@ mod tests {
             let plaintext = &rest[20..20 + (len * 7) % 70];
             let by_chain = s.key().s2v([ad, nonce], plaintext);
             let one_header = s.key().s2v([ad], plaintext);
-            let keys = s.subkeys;
+            let none = s.key().s2v([], plaintext);
             let (two, four) = (|| Lanes::<2>(&s.mac), || Lanes::<4>(&s.mac));
-            assert_eq!(s2v_through(&mut two(), keys, [ad, nonce], plaintext), by_chain, "2 lanes, {len}");
-            assert_eq!(s2v_through(&mut four(), keys, [ad, nonce], plaintext), by_chain, "4 lanes, {len}");
-            assert_eq!(s2v_through(&mut two(), keys, [ad], plaintext), one_header, "2 lanes, one, {len}");
-            assert_eq!(s2v_through(&mut four(), keys, [ad], plaintext), one_header, "4 lanes, one, {len}");
+            // With the subkeys made beforehand, and derived in the rounds' free lanes.
+            for keys in [SubkeySource::Ready(s.subkeys), SubkeySource::Derive] {
+                let how = if matches!(keys, SubkeySource::Derive) { "derived" } else { "ready" };
+                assert_eq!(
+                    s2v_through(&mut two(), keys, [ad, nonce], plaintext),
+                    by_chain,
+                    "2, {how}, {len}"
+                );
+                assert_eq!(
+                    s2v_through(&mut four(), keys, [ad, nonce], plaintext),
+                    by_chain,
+                    "4, {how}, {len}"
+                );
+                assert_eq!(
+                    s2v_through(&mut two(), keys, [ad], plaintext),
+                    one_header,
+                    "2, one, {how}, {len}"
+                );
+                assert_eq!(
+                    s2v_through(&mut four(), keys, [ad], plaintext),
+                    one_header,
+                    "4, one, {how}, {len}"
+                );
+                assert_eq!(s2v_through(&mut four(), keys, [], plaintext), none, "4, none, {how}, {len}");
+                let three = [ad, nonce, &bytes[len..len * 2]];
+                let expected = s.key().s2v(three, plaintext);
+                assert_eq!(
+                    s2v_through(&mut four(), keys, three, plaintext),
+                    expected,
+                    "4, three, {how}, {len}"
+                );
+                assert_eq!(
+                    s2v_through(&mut two(), keys, three, plaintext),
+                    expected,
+                    "2, three, {how}, {len}"
+                );
+            }
+        }
+    }
+
+    /// A key used for one message, as the NTS packets' keys are, against one kept for many.
+    #[test]
+    fn keys_built_per_message_agree_with_keys_kept() {
+        let key = hex("fffefdfc fbfaf9f8 f7f6f5f4 f3f2f1f0 f0f1f2f3 f4f5f6f7 f8f9fafb fcfdfeff");
+        let kept = Siv::<Aes128Enc>::new(&key).unwrap();
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        for len in 0..70usize {
+            let (ad, rest) = bytes.split_at(len);
+            let plaintext = &rest[..len];
+            let mut expected = plaintext.to_vec();
+            let expected_tag = kept.seal([ad, b"nonce"], &mut expected);
+            let mut body = plaintext.to_vec();
+            let tag = with_key::<Aes128Enc, _>(&key, body.len(), |k| k.seal([ad, b"nonce"], &mut body));
+            assert_eq!((tag, &body), (expected_tag, &expected), "{len} bytes");
+            with_key::<Aes128Enc, _>(&key, body.len(), |k| k.open([ad, b"nonce"], &mut body, &tag)).unwrap();
+            assert_eq!(body, plaintext);
         }
     }
 
     fn s2v_through<B: BlockBackend<BlockSize = U16>, const N: usize>(
         backend: &mut B,
-        subkeys: Subkeys,
+        subkeys: SubkeySource,
         headers: [&[u8]; N],
         plaintext: &[u8],
     ) -> u128 {
