@@ -1,14 +1,19 @@
 //! The server's cookie (RFC 8915 §6 suggests the shape): key id ‖ nonce ‖ AEAD under that master
-//! key of (algorithm ‖ C2S ‖ S2C). Only this server (and servers sharing its key file) can open
-//! it; the client treats it as opaque. Pure: the nonce comes in.
+//! key of C2S ‖ S2C, with the key id and the session's algorithm as associated data. Only this
+//! server (and servers sharing its key file) can open it; the client treats it as opaque. Pure:
+//! the nonce comes in.
+//!
+//! The algorithm is not carried: every algorithm has a key length of its own, so the cookie's
+//! length names it, and the tag covers it. The plaintext is then the two keys alone, a whole
+//! number of AES blocks (64 bytes for AES-SIV-CMAC-256), which costs a software AES (a Pi 4)
+//! two block calls fewer per cookie than the 68 bytes with the algorithm inside did.
 
 use super::aead::{body_range, AeadAlgorithm, AeadKey, MAX_KEY_LEN, TAG_LEN};
 use super::key_set::{CookieKeySet, COOKIE_ALGORITHM};
 pub const COOKIE_NONCE_LEN: usize = 16;
 const KEY_ID_LEN: usize = 4;
-/// algorithm id (2) ‖ reserved zeroes (2), so every cookie length is a multiple of 4.
-const PLAIN_HEAD_LEN: usize = 4;
-pub const MAX_COOKIE_LEN: usize = KEY_ID_LEN + COOKIE_NONCE_LEN + TAG_LEN + PLAIN_HEAD_LEN + 2 * MAX_KEY_LEN;
+const OVERHEAD: usize = KEY_ID_LEN + COOKIE_NONCE_LEN + TAG_LEN;
+pub const MAX_COOKIE_LEN: usize = OVERHEAD + 2 * MAX_KEY_LEN;
 
 /// What a cookie carries: the session's algorithm and its two keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,21 +28,33 @@ impl CookieContents {
     }
 }
 
-/// The length of a cookie for sessions using `algorithm`.
+/// The length of a cookie for sessions using `algorithm`: a multiple of 4, as NTP extension
+/// fields want, since every key length is.
 pub fn cookie_len(algorithm: AeadAlgorithm) -> usize {
-    KEY_ID_LEN + COOKIE_NONCE_LEN + TAG_LEN + PLAIN_HEAD_LEN + 2 * algorithm.key_len()
+    OVERHEAD + 2 * algorithm.key_len()
+}
+
+/// The algorithm whose cookies are `len` bytes long.
+fn algorithm_of_len(len: usize) -> Option<AeadAlgorithm> {
+    AeadAlgorithm::ALL.into_iter().find(|a| cookie_len(*a) == len)
+}
+
+/// The associated data: the key id, then the algorithm, which the tag so binds to the keys.
+fn associated_data(key_id: u32, algorithm: AeadAlgorithm) -> [u8; KEY_ID_LEN + 2] {
+    let mut ad = [0u8; KEY_ID_LEN + 2];
+    ad[..KEY_ID_LEN].copy_from_slice(&key_id.to_be_bytes());
+    ad[KEY_ID_LEN..].copy_from_slice(&algorithm.id().to_be_bytes());
+    ad
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CookieError {
-    #[error("the cookie is too short or too long")]
+    #[error("the cookie's length is not that of any algorithm's cookie")]
     Length,
     #[error("the cookie's master key {0} is not kept any more (or never was)")]
     UnknownKey(u32),
     #[error("the cookie does not authenticate under its master key")]
     Authentication,
-    #[error("the cookie names an unknown algorithm")]
-    Algorithm,
 }
 
 /// Seals `contents` under the current master key, appending the cookie to `out`.
@@ -69,42 +86,31 @@ pub fn seal_into(
     head[..KEY_ID_LEN].copy_from_slice(&master.id.to_be_bytes());
     head[KEY_ID_LEN..].copy_from_slice(&nonce);
     let k = algorithm.key_len();
-    let plain = &mut sealed[body_range(COOKIE_ALGORITHM, PLAIN_HEAD_LEN + 2 * k)];
-    plain[..2].copy_from_slice(&algorithm.id().to_be_bytes());
-    plain[2..PLAIN_HEAD_LEN].fill(0);
-    plain[PLAIN_HEAD_LEN..PLAIN_HEAD_LEN + k].copy_from_slice(contents.c2s.as_bytes());
-    plain[PLAIN_HEAD_LEN + k..].copy_from_slice(contents.s2c.as_bytes());
+    let plain = &mut sealed[body_range(COOKIE_ALGORITHM, 2 * k)];
+    plain[..k].copy_from_slice(contents.c2s.as_bytes());
+    plain[k..].copy_from_slice(contents.s2c.as_bytes());
     // The nonce is 16 bytes and `sealed` is the plaintext plus the tag: this cannot fail.
-    master.cipher().seal_in_place(&nonce, &master.id.to_be_bytes(), sealed).ok()?;
+    master.cipher().seal_in_place(&nonce, &associated_data(master.id, algorithm), sealed).ok()?;
     Some(len)
 }
 
 /// Opens a cookie with whichever kept master key it names.
 pub fn open(keys: &CookieKeySet, cookie: &[u8]) -> Result<CookieContents, CookieError> {
+    let algorithm = algorithm_of_len(cookie.len()).ok_or(CookieError::Length)?;
     let mut buffer = [0u8; MAX_COOKIE_LEN];
     let body = buffer.get_mut(..cookie.len()).ok_or(CookieError::Length)?;
     body.copy_from_slice(cookie);
-    if body.len() < KEY_ID_LEN + COOKIE_NONCE_LEN + TAG_LEN + PLAIN_HEAD_LEN {
-        return Err(CookieError::Length);
-    }
     let (head, sealed) = body.split_at_mut(KEY_ID_LEN + COOKIE_NONCE_LEN);
-    let id_bytes = [head[0], head[1], head[2], head[3]];
-    let id = u32::from_be_bytes(id_bytes);
+    let id = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     let master = keys.get(id).ok_or(CookieError::UnknownKey(id))?;
     let plain = master
         .cipher()
-        .open(&head[KEY_ID_LEN..], &id_bytes, sealed)
+        .open(&head[KEY_ID_LEN..], &associated_data(id, algorithm), sealed)
         .map_err(|_| CookieError::Authentication)?;
-    let algorithm =
-        AeadAlgorithm::from_id(u16::from_be_bytes([plain[0], plain[1]])).ok_or(CookieError::Algorithm)?;
-    let k = algorithm.key_len();
-    if plain.len() != PLAIN_HEAD_LEN + 2 * k {
-        return Err(CookieError::Length);
-    }
-    let c2s = AeadKey::new(algorithm, &plain[PLAIN_HEAD_LEN..PLAIN_HEAD_LEN + k])
-        .map_err(|_| CookieError::Length)?;
-    let s2c = AeadKey::new(algorithm, &plain[PLAIN_HEAD_LEN + k..]).map_err(|_| CookieError::Length)?;
-    Ok(CookieContents { c2s, s2c })
+    let (c2s, s2c) = plain.split_at(algorithm.key_len());
+    // Both halves are the algorithm's key length, which the cookie's length was chosen by.
+    let key = |bytes: &[u8]| AeadKey::new(algorithm, bytes).map_err(|_| CookieError::Length);
+    Ok(CookieContents { c2s: key(c2s)?, s2c: key(s2c)? })
 }
 
 #[cfg(test)]
@@ -131,6 +137,14 @@ mod tests {
         }
     }
 
+    /// The length names the algorithm only while no two algorithms share a key length.
+    #[test]
+    fn every_algorithm_has_a_cookie_length_of_its_own() {
+        for algorithm in AeadAlgorithm::ALL {
+            assert_eq!(algorithm_of_len(cookie_len(algorithm)), Some(algorithm));
+        }
+    }
+
     #[test]
     fn tampered_unknown_or_expired_cookies_do_not_open() {
         let mut keys = CookieKeySet::new(86_400, 1, [5; 32], 1_800_000_000);
@@ -142,6 +156,7 @@ mod tests {
             assert!(open(&keys, &bad).is_err(), "byte {i}");
         }
         assert_eq!(open(&keys, &cookie[..20]), Err(CookieError::Length));
+        assert_eq!(open(&keys, &cookie[..cookie.len() - 4]), Err(CookieError::Length));
         assert_eq!(open(&keys, &[0; 300]), Err(CookieError::Length));
         keys.advance(1_800_000_000 + 86_400, || unreachable!());
         assert!(open(&keys, &cookie).is_ok(), "one previous key is kept");
