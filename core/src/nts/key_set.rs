@@ -11,12 +11,13 @@ use std::collections::VecDeque;
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use super::aead::{AeadAlgorithm, AeadCipher, AeadKey};
+use aes::Aes128Enc;
 
+use super::siv::Siv;
+
+/// An AES-SIV-CMAC-256 key: cookies are sealed with it, which stays safe even if a random
+/// nonce repeats (RFC 8915 §6 asks for such an algorithm).
 pub const MASTER_KEY_LEN: usize = 32;
-/// Cookies are sealed with AES-SIV-CMAC-256, which stays safe even if a random nonce repeats
-/// (RFC 8915 §6 asks for such an algorithm).
-pub const COOKIE_ALGORITHM: AeadAlgorithm = AeadAlgorithm::AesSivCmac256;
 const DERIVATION_LABEL: &[u8] = b"stratum1 NTS cookie master key ";
 /// Past this many periods to catch up, start a fresh chain instead (an interval of seconds and a
 /// server that was off for months).
@@ -29,7 +30,8 @@ const FILE_MAGIC: &str = "stratum1-nts-cookie-keys 1";
 pub struct MasterKey {
     pub id: u32,
     pub bytes: [u8; MASTER_KEY_LEN],
-    cipher: AeadCipher,
+    /// Boxed: the two key schedules take over a kilobyte, built once and then only borrowed.
+    cipher: Box<Siv<Aes128Enc>>,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -49,15 +51,12 @@ impl Eq for MasterKey {}
 
 impl MasterKey {
     pub fn new(id: u32, bytes: [u8; MASTER_KEY_LEN]) -> Self {
-        // COOKIE_ALGORITHM's key length is MASTER_KEY_LEN, so the key is always valid.
-        let cipher = AeadKey::new(COOKIE_ALGORITHM, &bytes)
-            .and_then(|key| AeadCipher::new(&key))
-            .unwrap_or_else(|_| unreachable!("master key length"));
-        MasterKey { id, bytes, cipher }
+        // MASTER_KEY_LEN is two AES-128 keys, the length `from_checked_key` wants.
+        MasterKey { id, bytes, cipher: Box::new(Siv::from_checked_key(&bytes)) }
     }
 
     /// The cipher that seals and opens cookies under this key.
-    pub fn cipher(&self) -> &AeadCipher {
+    pub fn cipher(&self) -> &Siv<Aes128Enc> {
         &self.cipher
     }
 }

@@ -4,7 +4,7 @@
 //! randomness comes in as bytes.
 
 use super::aead::{body_range, AeadKey, TAG_LEN};
-use super::cookie::{self, CookieContents, COOKIE_NONCE_LEN};
+use super::cookie::{self, COOKIE_NONCE_LEN};
 use super::key_set::CookieKeySet;
 use crate::packet::{write_extension_field, Packet};
 
@@ -127,7 +127,9 @@ pub enum NtsRejection {
 /// A request that verified: the session keys and what the response should hold.
 #[derive(Clone, Debug)]
 pub struct VerifiedRequest {
-    pub contents: CookieContents,
+    /// The request's cookie, opened: the session's keys, and what sealing the fresh cookies
+    /// can reuse.
+    pub cookie: cookie::Opened,
     pub cookies_wanted: usize,
 }
 
@@ -145,7 +147,8 @@ pub fn verify(
     datagram: &[u8],
     keys: &CookieKeySet,
 ) -> Result<VerifiedRequest, NtsRejection> {
-    let contents = cookie::open(keys, request.cookie).map_err(|_| NtsRejection::Cookie)?;
+    let opened = cookie::open_renewable(keys, request.cookie).map_err(|_| NtsRejection::Cookie)?;
+    let contents = &opened.contents;
     if request.nonce_space < contents.algorithm().min_request_nonce_len() {
         return Err(NtsRejection::Authentication);
     }
@@ -165,7 +168,7 @@ pub fn verify(
     contents.c2s.open(request.nonce, associated, sealed).map_err(|_| NtsRejection::Authentication)?;
     // Encrypted extension fields from the client carry nothing this server acts on.
     let cookies_wanted = (1 + request.placeholders).min(MAX_COOKIES_PER_RESPONSE);
-    Ok(VerifiedRequest { contents, cookies_wanted })
+    Ok(VerifiedRequest { cookie: opened, cookies_wanted })
 }
 
 /// Writes the response's NTS fields after the 48-byte header already in `out[..48]`: the
@@ -180,7 +183,7 @@ pub fn write_response(
     random: &[u8; RANDOM_BYTES_PER_RESPONSE],
     out: &mut [u8],
 ) -> Option<usize> {
-    let s2c = &verified.contents.s2c;
+    let s2c = &verified.cookie.contents.s2c;
     let algorithm = s2c.algorithm();
     let nonce_len = algorithm.nonce_len();
     let cookie_field_len = 4 + cookie::cookie_len(algorithm);
@@ -220,7 +223,7 @@ pub fn write_response(
         cookie_nonce.copy_from_slice(&random[16 + i * COOKIE_NONCE_LEN..16 + (i + 1) * COOKIE_NONCE_LEN]);
         field[..2].copy_from_slice(&cookie_field_type);
         field[2..4].copy_from_slice(&cookie_field_length);
-        cookie::seal_into(keys, &verified.contents, cookie_nonce, &mut field[4..])?;
+        cookie::seal_successor_into(keys, &verified.cookie, cookie_nonce, &mut field[4..])?;
     }
     s2c.seal_in_place(nonce, associated, sealed).ok()?;
     Some(at + field_len)
